@@ -1,0 +1,3 @@
+from alexnet_mnist.app import main
+
+main()

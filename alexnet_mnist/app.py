@@ -1,0 +1,34 @@
+"""`python -m alexnet_mnist`: the Hydra command line, a thin layer over `train_and_evaluate`."""
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from alexnet_mnist.config import register_schemas
+from alexnet_mnist.errors import UserError
+
+log = logging.getLogger("alexnet_mnist")
+
+register_schemas()
+
+
+@hydra.main(version_base="1.3", config_path="pkg://alexnet_mnist.conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Train and evaluate one configuration; returns the best validation accuracy for sweepers."""
+    config = OmegaConf.to_object(cfg)
+    if not config.verbose:
+        # TFDS reports every file it opens through absl at INFO.
+        logging.getLogger("absl").setLevel(logging.WARNING)
+    from alexnet_mnist.train import train_and_evaluate  # TensorFlow work starts only past validation
+
+    try:
+        metrics = train_and_evaluate(config, HydraConfig.get().runtime.output_dir)
+    except UserError as error:
+        if config.verbose:
+            raise
+        log.error("%s", error)
+        sys.exit(1)
+    return metrics["best_val_accuracy"]

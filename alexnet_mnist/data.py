@@ -1,0 +1,92 @@
+"""The tf.data input pipeline over a TFDS image-classification dataset held in memory."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+
+@dataclass
+class Splits:
+    """Training examples (batched anew each epoch) and the fixed validation and test datasets."""
+
+    train_images: tf.Tensor
+    train_labels: tf.Tensor
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    class_names: list
+    batch_size: int
+    seed: int
+
+    @property
+    def num_train(self) -> int:
+        return int(self.train_labels.shape[0])
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.num_train // self.batch_size)
+
+    def train(self, epoch: int) -> tf.data.Dataset:
+        """The training batches of `epoch`: a shuffle that depends only on (seed, epoch)."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.num_train)
+        return _batched(self.train_images, self.train_labels, self.batch_size, order)
+
+
+def load(name, split, data_dir=None, download=False):
+    """All of one TFDS split in memory: (uint8 images [N, 28, 28, 1], int64 labels [N]), class names."""
+    images, labels = tfds.load(
+        name, split=split, data_dir=data_dir, download=download, batch_size=-1, as_supervised=True
+    )
+    builder = tfds.builder(name, data_dir=data_dir)
+    return images, labels, builder.info.features["label"].names
+
+
+def make_splits(
+    name,
+    *,
+    batch_size,
+    eval_batch_size,
+    val_fraction=0.1,
+    seed=0,
+    data_dir=None,
+    download=False,
+    train_examples=None,
+    eval_examples=None,
+) -> Splits:
+    """Train and validation from the training split (a seeded random carve), test from the test split."""
+    images, labels, class_names = load(name, "train", data_dir, download)
+    order = np.random.default_rng(seed).permutation(int(labels.shape[0]))
+    num_val = int(round(val_fraction * len(order)))
+    val_idx, train_idx = order[:num_val], order[num_val:]
+    train_idx, val_idx = train_idx[:train_examples], val_idx[:eval_examples]
+
+    test_images, test_labels, _ = load(name, "test", data_dir, download)
+    test_idx = np.arange(int(test_labels.shape[0]))[:eval_examples]
+    return Splits(
+        train_images=tf.gather(images, train_idx),
+        train_labels=tf.gather(labels, train_idx),
+        val=_batched(images, labels, eval_batch_size, val_idx),
+        test=_batched(test_images, test_labels, eval_batch_size, test_idx),
+        class_names=list(class_names),
+        batch_size=batch_size,
+        seed=seed,
+    )
+
+
+def _batched(images, labels, batch_size, order):
+    """Batches of (float32 images in [0, 1], labels) in the given index order.
+
+    Gathering whole batches by index from the in-memory arrays, and scaling after batching, keeps
+    the per-element work of tf.data off the hot path.
+    """
+
+    def gather(idx):
+        return tf.cast(tf.gather(images, idx), tf.float32) / 255.0, tf.gather(labels, idx)
+
+    return (
+        tf.data.Dataset.from_tensor_slices(order)
+        .batch(batch_size)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )

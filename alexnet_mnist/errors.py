@@ -1,0 +1,5 @@
+"""Errors a user causes and can fix from the message alone."""
+
+
+class UserError(Exception):
+    """A bad setting, file or dataset; the command line reports it as one line and exits non-zero."""

@@ -1,0 +1,66 @@
+"""AlexNet (5 conv + 3 fully connected layers, torchvision's widths) adapted to 28x28x1 inputs."""
+
+import keras
+
+from alexnet_mnist.models.base import INPUT_SHAPE, NUM_CLASSES, ImageClassifier
+from alexnet_mnist.models.lrn import LocalResponseNormalization
+
+
+@keras.saving.register_keras_serializable(package="alexnet_mnist")
+class AlexNet(ImageClassifier):
+    """AlexNet for 28x28 digits: 7,703,242 parameters at the defaults.
+
+    conv1 64@5x5 -> LRN -> pool (14x14); conv2 192@5x5 -> LRN -> pool (7x7); conv3 384@3x3;
+    conv4 256@3x3; conv5 256@3x3 -> pool (4x4); Dropout -> FC 1024 -> Dropout -> FC 1024 -> FC logits.
+    Every conv and hidden FC layer is followed by ReLU; pools are 3x3 with stride 2, "same" padded.
+    """
+
+    def __init__(
+        self, num_classes=NUM_CLASSES, dropout=0.5, lrn=True, fc_units=1024, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.dropout = float(dropout)
+        self.lrn = bool(lrn)
+        self.fc_units = int(fc_units)
+
+        def conv(filters, size, name):
+            return keras.layers.Conv2D(filters, size, padding="same", activation="relu", name=name)
+
+        def pool(name):
+            return keras.layers.MaxPooling2D(3, strides=2, padding="same", name=name)
+
+        def norm(name):
+            return LocalResponseNormalization(name=name) if self.lrn else keras.layers.Identity(name=name)
+
+        self.conv1, self.norm1, self.pool1 = conv(64, 5, "conv1"), norm("lrn1"), pool("pool1")
+        self.conv2, self.norm2, self.pool2 = conv(192, 5, "conv2"), norm("lrn2"), pool("pool2")
+        self.conv3 = conv(384, 3, "conv3")
+        self.conv4 = conv(256, 3, "conv4")
+        self.conv5, self.pool5 = conv(256, 3, "conv5"), pool("pool5")
+        self.flatten = keras.layers.Flatten()
+        self.drop6 = keras.layers.Dropout(self.dropout)
+        self.fc6 = keras.layers.Dense(self.fc_units, activation="relu", name="fc6")
+        self.drop7 = keras.layers.Dropout(self.dropout)
+        self.fc7 = keras.layers.Dense(self.fc_units, activation="relu", name="fc7")
+        # Logits stay float32 under mixed precision so the loss is computed in float32.
+        self.logits = keras.layers.Dense(self.num_classes, dtype="float32", name="logits")
+        self.build((None, *INPUT_SHAPE))
+
+    def call(self, inputs, training=False):
+        x = self.pool1(self.norm1(self.conv1(inputs)))
+        x = self.pool2(self.norm2(self.conv2(x)))
+        x = self.conv4(self.conv3(x))
+        x = self.pool5(self.conv5(x))
+        x = self.fc6(self.drop6(self.flatten(x), training=training))
+        x = self.fc7(self.drop7(x, training=training))
+        return self.logits(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "dropout": self.dropout,
+            "lrn": self.lrn,
+            "fc_units": self.fc_units,
+        }
