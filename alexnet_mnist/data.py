@@ -35,11 +35,11 @@ class Splits:
 
 def load(name, split, data_dir=None, download=False):
     """All of one TFDS split in memory: (uint8 images [N, 28, 28, 1], int64 labels [N]), class names."""
-    images, labels = tfds.load(
-        name, split=split, data_dir=data_dir, download=download, batch_size=-1, as_supervised=True
+    dataset, info = tfds.load(
+        name, split=split, data_dir=data_dir, download=download, as_supervised=True, with_info=True
     )
-    builder = tfds.builder(name, data_dir=data_dir)
-    return images, labels, builder.info.features["label"].names
+    images, labels = zip(*dataset.batch(10_000).as_numpy_iterator())
+    return np.concatenate(images), np.concatenate(labels), info.features["label"].names
 
 
 def make_splits(
@@ -56,16 +56,16 @@ def make_splits(
 ) -> Splits:
     """Train and validation from the training split (a seeded random carve), test from the test split."""
     images, labels, class_names = load(name, "train", data_dir, download)
-    order = np.random.default_rng(seed).permutation(int(labels.shape[0]))
+    order = np.random.default_rng(seed).permutation(len(labels))
     num_val = int(round(val_fraction * len(order)))
     val_idx, train_idx = order[:num_val], order[num_val:]
     train_idx, val_idx = train_idx[:train_examples], val_idx[:eval_examples]
 
     test_images, test_labels, _ = load(name, "test", data_dir, download)
-    test_idx = np.arange(int(test_labels.shape[0]))[:eval_examples]
+    test_idx = np.arange(len(test_labels))[:eval_examples]
     return Splits(
-        train_images=tf.gather(images, train_idx),
-        train_labels=tf.gather(labels, train_idx),
+        train_images=tf.constant(images[train_idx]),
+        train_labels=tf.constant(labels[train_idx]),
         val=_batched(images, labels, eval_batch_size, val_idx),
         test=_batched(test_images, test_labels, eval_batch_size, test_idx),
         class_names=list(class_names),
@@ -80,6 +80,7 @@ def _batched(images, labels, batch_size, order):
     Gathering whole batches by index from the in-memory arrays, and scaling after batching, keeps
     the per-element work of tf.data off the hot path.
     """
+    images, labels = tf.constant(images), tf.constant(labels)
 
     def gather(idx):
         return tf.cast(tf.gather(images, idx), tf.float32) / 255.0, tf.gather(labels, idx)

@@ -1,0 +1,31 @@
+"""Shared fixtures: composing the real configs, and locating the prepared datasets."""
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from alexnet_mnist.config import register_schemas
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_config(*overrides):
+    """The typed `Config` that `python -m alexnet_mnist OVERRIDES...` would run with."""
+    register_schemas()
+    with initialize_config_module("alexnet_mnist.conf", version_base="1.3"):
+        return OmegaConf.to_object(compose("config", overrides=list(overrides)))
+
+
+@pytest.fixture
+def tfds_data_dir():
+    """The folder holding the prepared `mnist` copy (TFDS_DATA_DIR); in CI its absence is a failure."""
+    data_dir = os.environ.get("TFDS_DATA_DIR")
+    if data_dir and (Path(data_dir) / "mnist").is_dir():
+        return data_dir
+    message = f"the prepared MNIST copy is not in TFDS_DATA_DIR={data_dir!r}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

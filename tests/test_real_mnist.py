@@ -1,0 +1,23 @@
+"""Training on the real MNIST copy: the accuracy floors of the foundation issue."""
+
+import pytest
+
+from alexnet_mnist.train import train_and_evaluate
+from conftest import make_config
+
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+
+
+def test_mlp_one_full_epoch_reaches_96_percent(tfds_data_dir, tmp_path):
+    config = make_config("model=mlp", "train.epochs=1", "progress=false")
+    metrics = train_and_evaluate(config, tmp_path)
+    assert metrics["test_accuracy"] >= 0.96, metrics
+
+
+def test_alexnet_a_few_hundred_steps_reach_95_percent(tfds_data_dir, tmp_path):
+    # 300 steps of 64 images; validation and test on their first 2,000 images to keep this short.
+    config = make_config(
+        "model=alexnet", "train.epochs=1", "data.train_examples=19200", "data.eval_examples=2000", "progress=false"
+    )
+    metrics = train_and_evaluate(config, tmp_path)
+    assert metrics["test_accuracy"] >= 0.95, metrics

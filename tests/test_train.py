@@ -1,0 +1,64 @@
+import json
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from alexnet_mnist import data
+from alexnet_mnist.train import train_and_evaluate
+from conftest import make_config
+
+SMOKE = ("model=mlp", "debug=smoke", "progress=false")
+
+
+@pytest.fixture
+def mock_mnist():
+    with tfds.testing.mock_data(num_examples=200):
+        yield
+
+
+def test_splits_carve_validation_from_train_by_seed(mock_mnist):
+    a = data.make_splits("mnist", batch_size=32, eval_batch_size=50, val_fraction=0.25, seed=3)
+    b = data.make_splits("mnist", batch_size=32, eval_batch_size=50, val_fraction=0.25, seed=3)
+    assert (a.num_train, sum(len(y) for _, y in a.val), sum(len(y) for _, y in a.test)) == (150, 50, 200)
+    np.testing.assert_array_equal(a.train_labels, b.train_labels)
+    images, labels = next(iter(a.train(1)))
+    assert images.dtype == "float32" and images.shape == (32, 28, 28, 1)
+    assert 0.0 <= float(np.min(images)) and float(np.max(images)) <= 1.0
+    # Each epoch has its own order, fixed by (seed, epoch).
+    epoch1 = np.concatenate([y for _, y in a.train(1)])
+    assert not np.array_equal(epoch1, np.concatenate([y for _, y in a.train(2)]))
+    np.testing.assert_array_equal(epoch1, np.concatenate([y for _, y in b.train(1)]))
+    np.testing.assert_array_equal(np.sort(epoch1), np.sort(a.train_labels))
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["tf_function", "run_eagerly"])
+def test_one_epoch_on_mock_data_writes_the_run_files(mock_mnist, tmp_path, eager):
+    config = make_config(*SMOKE, f"train.run_eagerly={eager}", "train.batch_size=50")
+    metrics = train_and_evaluate(config, tmp_path)
+    assert metrics["epochs"] == 1 and metrics["params"] == 101_770
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,loss,accuracy,val_loss,val_accuracy"
+    assert (tmp_path / "model.keras").is_file()
+    assert (tmp_path / "checkpoints" / "checkpoint").is_file()
+
+
+def test_early_stopping_restores_the_best_epoch(mock_mnist, tmp_path):
+    # Random labels: validation accuracy cannot keep improving, so patience 1 ends the run early.
+    config = make_config(*SMOKE, "train.epochs=30", "train.early_stopping.patience=1", "optimizer.lr=0.05")
+    metrics = train_and_evaluate(config, tmp_path)
+    assert metrics["epochs"] < 30
+    history = (tmp_path / "history.csv").read_text().splitlines()[1:]
+    assert len(history) == metrics["epochs"]
+    assert metrics["best_val_accuracy"] == max(float(row.split(",")[4]) for row in history)
+
+
+def test_same_seed_twice_gives_identical_history(mock_mnist, tmp_path):
+    config = make_config(*SMOKE, "train.epochs=2", "deterministic=true", "seed=5")
+    train_and_evaluate(config, tmp_path / "a")
+    train_and_evaluate(config, tmp_path / "b")
+    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
+    other = make_config(*SMOKE, "train.epochs=2", "deterministic=true", "seed=6")
+    train_and_evaluate(other, tmp_path / "c")
+    assert (tmp_path / "a" / "history.csv").read_text() != (tmp_path / "c" / "history.csv").read_text()
