@@ -20,8 +20,8 @@ def main(cfg: DictConfig) -> float:
     """Train and evaluate one configuration; returns the best validation accuracy for sweepers."""
     config = OmegaConf.to_object(cfg)
     if not config.verbose:
-        # TFDS reports every file it opens through absl at INFO.
-        logging.getLogger("absl").setLevel(logging.WARNING)
+        # TFDS reports every file it opens, and its own deprecations, through absl.
+        logging.getLogger("absl").setLevel(logging.ERROR)
     from alexnet_mnist.train import train_and_evaluate  # TensorFlow work starts only past validation
 
     try:

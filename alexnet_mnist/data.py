@@ -1,10 +1,14 @@
 """The tf.data input pipeline over a TFDS image-classification dataset held in memory."""
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+
+from alexnet_mnist.errors import UserError
+from alexnet_mnist.models.base import INPUT_SHAPE, NUM_CLASSES
 
 
 @dataclass
@@ -35,9 +39,21 @@ class Splits:
 
 def load(name, split, data_dir=None, download=False):
     """All of one TFDS split in memory: (uint8 images [N, 28, 28, 1], int64 labels [N]), class names."""
-    dataset, info = tfds.load(
-        name, split=split, data_dir=data_dir, download=download, as_supervised=True, with_info=True
-    )
+    try:
+        dataset, info = tfds.load(
+            name, split=split, data_dir=data_dir, download=download, as_supervised=True, with_info=True
+        )
+    except tfds.core.registered.DatasetNotFoundError:
+        raise UserError(f"data.name={name!r} is not a TFDS dataset; use mnist or fashion_mnist") from None
+    except AssertionError as error:  # how TFDS says that the prepared files are missing
+        searched = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+        raise UserError(
+            f"dataset {name!r} is not prepared in {searched} (data.data_dir, else TFDS_DATA_DIR): point "
+            f"TFDS_DATA_DIR at the folder that holds {name}/<version>/, or set data.download=true online"
+        ) from error
+    shape, classes = info.features["image"].shape, info.features["label"].num_classes
+    if (shape, classes) != (INPUT_SHAPE, NUM_CLASSES):
+        raise UserError(f"data.name={name!r} has {shape} images in {classes} classes; the models need {INPUT_SHAPE} in {NUM_CLASSES}")
     images, labels = zip(*dataset.batch(10_000).as_numpy_iterator())
     return np.concatenate(images), np.concatenate(labels), info.features["label"].names
 

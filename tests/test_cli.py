@@ -65,3 +65,12 @@ def test_installed_wheel_runs_outside_the_repo(tfds_data_dir, tmp_path):
     result = run_cli("model=mlp", "debug=smoke", "hydra.run.dir=run", cwd=workdir, env=env)
     assert result.returncode == 0, result.stderr
     assert (workdir / "run" / "metrics.json").is_file() and (workdir / "run" / "model.keras").is_file()
+
+
+def test_missing_dataset_names_the_dataset_and_folder(tmp_path):
+    env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "empty")}
+    result = run_cli("model=mlp", "data=fashion_mnist", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "dataset 'fashion_mnist' is not prepared in " + str(tmp_path / "empty") in output
+    assert "TFDS_DATA_DIR" in output and "Traceback" not in output
