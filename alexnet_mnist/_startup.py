@@ -4,7 +4,8 @@
 `verbose` override; TensorFlow then writes oneDNN and CUDA-probing lines straight to file descriptor 2,
 ignoring TF_CPP_MIN_LOG_LEVEL. So for the command line only (runpy sets argv[0] to "-m" while it
 imports the package) and unless `verbose=true` is among the arguments, stderr is closed to those
-lines until TensorFlow has started. Importing the package from Python changes nothing.
+lines while TensorFlow is imported. Devices are not created here, so thread counts can still be set.
+Importing the package from Python changes nothing.
 """
 
 import contextlib
@@ -32,11 +33,10 @@ def quiet_stderr_fd():
 
 
 def start_tensorflow():
-    """On the command line, import TensorFlow and create its devices with those lines silenced."""
+    """On the command line, import TensorFlow with its start-up lines silenced."""
     if not _cli_wants_quiet():
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # and TensorFlow's later INFO lines
+    # The lines TensorFlow logs once running (the CUDA probe's error among them) do honour this.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with quiet_stderr_fd():
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()
+        import tensorflow  # noqa: F401

@@ -5,6 +5,7 @@ values of the wrong type at composition time, before TensorFlow is imported.
 """
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -37,11 +38,23 @@ class DataConfig:
     eval_examples: Optional[int] = None  # use only the first N validation and test examples
 
 
+class Precision(str, Enum):
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"  # CPUs with AVX512-BF16/AMX, TPUs, recent GPUs
+    mixed_float16 = "mixed_float16"  # GPUs; trains with loss scaling
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"  # decays to 0 over all of train.epochs
+
+
 @dataclass
 class OptimizerConfig:
     name: str = MISSING  # adam | sgd | rmsprop
     lr: float = 1e-3
     momentum: float = 0.0  # sgd and rmsprop
+    schedule: Schedule = Schedule.cosine
 
 
 @dataclass
@@ -55,10 +68,17 @@ class TrainConfig:
     batch_size: int = 64
     eval_batch_size: int = 1000
     log_every_steps: int = 20
+    steps_per_execution: int = 20  # train steps per tf.function call: less Python overhead per step
     run_eagerly: bool = False
     jit_compile: bool = False
     checkpoints_to_keep: int = 3
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+
+@dataclass
+class RuntimeConfig:
+    intra_op_threads: int = 0  # 0: TensorFlow's choice (all cores)
+    inter_op_threads: int = 0
 
 
 @dataclass
@@ -67,6 +87,8 @@ class Config:
     data: DataConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     train: TrainConfig = MISSING
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    precision: Precision = Precision.float32
     seed: int = 0
     deterministic: bool = False
     progress: bool = True

@@ -1,5 +1,6 @@
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -62,3 +63,22 @@ def test_same_seed_twice_gives_identical_history(mock_mnist, tmp_path):
     other = make_config(*SMOKE, "train.epochs=2", "deterministic=true", "seed=6")
     train_and_evaluate(other, tmp_path / "c")
     assert (tmp_path / "a" / "history.csv").read_text() != (tmp_path / "c" / "history.csv").read_text()
+
+
+def test_steps_per_execution_does_not_change_training(mock_mnist, tmp_path):
+    histories = []
+    for steps in (1, 3):
+        config = make_config(*SMOKE, "deterministic=true", f"train.steps_per_execution={steps}", "train.batch_size=16")
+        train_and_evaluate(config, tmp_path / str(steps))
+        histories.append((tmp_path / str(steps) / "history.csv").read_text())
+    assert histories[0] == histories[1]
+
+
+def test_mixed_bfloat16_training_saves_a_float32_model(mock_mnist, tmp_path):
+    config = make_config("model=alexnet", "debug=smoke", "progress=false", "precision=mixed_bfloat16")
+    metrics = train_and_evaluate(config, tmp_path)
+    assert metrics["params"] == 7_703_242
+    keras.mixed_precision.set_global_policy("float32")  # as in the fresh process that loads it
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    assert {weight.dtype for weight in model.weights} == {"float32"}
