@@ -1,0 +1,160 @@
+"""Training throughput: the project's loop against Keras compile()+fit(), and the input pipeline.
+
+    python benchmarks/train_throughput.py [--write] [--smoke]
+
+For each model (MLP, AlexNet) and precision (float32, mixed_bfloat16), both contenders train the same
+model class on the same tf.data pipeline with the same batch size and optimizer. After a warm-up
+window each, their timed windows alternate A B A B; a figure is the median over windows. Needs the
+prepared MNIST (TFDS_DATA_DIR). `--write` also writes benchmarks/RESULTS.md.
+"""
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from alexnet_mnist import data
+from alexnet_mnist.models import build_model
+from alexnet_mnist.train import Trainer, build_optimizer, reset_process_state
+
+BATCH = 128
+# (model, steps per timed window): each window lasts a few seconds on a 2-core CPU.
+MODELS = {"mlp": 400, "alexnet": 8}
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def project_loop(model_name, precision, dataset, steps_per_execution):
+    reset_process_state(0, False, precision)
+    trainer = Trainer(build_model(model_name), build_optimizer("adam", 1e-3), steps_per_execution=steps_per_execution)
+    iterator = iter(dataset)
+
+    def window(steps):
+        done = 0
+        while done < steps:
+            chunk = min(steps_per_execution, steps - done)
+            trainer.train_steps(iterator, tf.constant(chunk))
+            done += chunk
+        float(trainer.train_loss.result())  # wait for the last step
+
+    return window
+
+
+def keras_fit(model_name, precision, dataset, _):
+    reset_process_state(0, False, precision)
+    model = build_model(model_name)
+    model.compile(
+        optimizer=build_optimizer("adam", 1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+    def window(steps):
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+
+    return window
+
+
+def time_pair(contenders, steps, windows):
+    """Median images/s of each contender; windows alternate between them after one warm-up each."""
+    for window in contenders.values():
+        window(steps)
+    rates = {name: [] for name in contenders}
+    for _ in range(windows):
+        for name, window in contenders.items():
+            start = time.perf_counter()
+            window(steps)
+            rates[name].append(steps * BATCH / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def pipeline_rate(splits, epochs=3):
+    rates = []
+    for epoch in range(epochs):
+        start, images = time.perf_counter(), 0
+        for batch, _ in splits.train(epoch):
+            images += int(batch.shape[0])
+        rates.append(images / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="also write benchmarks/RESULTS.md")
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run: tiny windows, MLP only")
+    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--steps-per-execution", type=int, default=20)
+    args = parser.parse_args()
+
+    models = {"mlp": 5} if args.smoke else MODELS
+    windows = 1 if args.smoke else args.windows
+    splits = data.make_splits(
+        "mnist", batch_size=BATCH, eval_batch_size=1000, train_examples=BATCH * 40 if args.smoke else None
+    )
+    dataset = splits.train(0).repeat()
+
+    rows = []
+    for model_name, steps in models.items():
+        for precision in PRECISIONS:
+            rates = time_pair(
+                {
+                    "loop": project_loop(model_name, precision, dataset, args.steps_per_execution),
+                    "fit": keras_fit(model_name, precision, dataset, None),
+                },
+                steps,
+                windows,
+            )
+            rows.append((model_name, precision, rates["loop"], rates["fit"]))
+            print(f"{model_name} {precision}: loop {rates['loop']:.0f} img/s, fit {rates['fit']:.0f} img/s", flush=True)
+    reset_process_state(0, False)
+    pipeline = pipeline_rate(splits, epochs=1 if args.smoke else 3)
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    table = render(rows, pipeline, peak_rss_mib, windows, args.steps_per_execution)
+    print(table)
+    if args.write:
+        (Path(__file__).parent / "RESULTS.md").write_text(table)
+
+
+def render(rows, pipeline, peak_rss_mib, windows, steps_per_execution):
+    rate = {(m, p): loop for m, p, loop, _ in rows}
+    lines = [
+        "# Training throughput",
+        "",
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, Keras {keras.__version__}; "
+        f"batch {BATCH}, Adam; median of {windows} interleaved windows after warm-up; "
+        f"project loop with steps_per_execution={steps_per_execution}.",
+        "",
+        "| model | precision | project loop (img/s) | Keras fit (img/s) | loop / fit | loop / own float32 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for model_name, precision, loop, fit in rows:
+        lines.append(
+            f"| {model_name} | {precision} | {loop:,.0f} | {fit:,.0f} | {loop / fit:.2f}× | "
+            f"{loop / rate[(model_name, 'float32')]:.2f}× |"
+        )
+    alexnet = rate.get(("alexnet", "mixed_bfloat16"), rate.get(("alexnet", "float32")))
+    lines += [
+        "",
+        f"Input pipeline alone: {pipeline:,.0f} img/s"
+        + (f" ({pipeline / alexnet:,.0f}× the fastest AlexNet training rate)." if alexnet else "."),
+        f"Peak resident memory of the benchmark process: {peak_rss_mib:,.0f} MiB.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
