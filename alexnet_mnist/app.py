@@ -2,12 +2,13 @@
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from alexnet_mnist.config import register_schemas
+from alexnet_mnist.config import check_ranges, register_schemas
 from alexnet_mnist.errors import UserError
 
 log = logging.getLogger("alexnet_mnist")
@@ -18,17 +19,30 @@ register_schemas()
 @hydra.main(version_base="1.3", config_path="pkg://alexnet_mnist.conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Train and evaluate one configuration; returns the best validation accuracy for sweepers."""
-    config = OmegaConf.to_object(cfg)
-    if not config.verbose:
+    verbose = cfg.verbose
+    if not verbose:
         # TFDS reports every file it opens, and its own deprecations, through absl.
         logging.getLogger("absl").setLevel(logging.ERROR)
-    from alexnet_mnist.train import train_and_evaluate  # TensorFlow work starts only past validation
-
     try:
-        metrics = train_and_evaluate(config, HydraConfig.get().runtime.output_dir)
+        config, workdir = _resolve(cfg)
+        check_ranges(config)
+        from alexnet_mnist.train import train_and_evaluate  # TensorFlow's work starts here
+
+        metrics = train_and_evaluate(config, workdir)
     except UserError as error:
-        if config.verbose:
+        if verbose:
             raise
         log.error("%s", error)
         sys.exit(1)
     return metrics["best_val_accuracy"]
+
+
+def _resolve(cfg):
+    """The typed config and the directory to work in; `resume=DIR` continues DIR's own run."""
+    if cfg.resume is None:
+        return OmegaConf.to_object(cfg), HydraConfig.get().runtime.output_dir
+    run_config = Path(cfg.resume) / ".hydra" / "config.yaml"
+    if not run_config.is_file():
+        raise UserError(f"resume={cfg.resume}: not a run directory (no {run_config})")
+    merged = OmegaConf.merge(cfg, OmegaConf.load(run_config), {"resume": cfg.resume, "train": {"resume": True}})
+    return OmegaConf.to_object(merged), cfg.resume

@@ -11,6 +11,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from alexnet_mnist.errors import UserError
+
 
 @dataclass
 class MLPConfig:
@@ -72,6 +74,9 @@ class TrainConfig:
     run_eagerly: bool = False
     jit_compile: bool = False
     checkpoints_to_keep: int = 3
+    checkpoint_every_steps: int = 0  # 0: only at the end of each epoch
+    resume: bool = False  # continue from the latest checkpoint in the run directory
+    resume_fallback: bool = False  # if the latest checkpoint is unreadable, use the one before
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
@@ -89,6 +94,7 @@ class Config:
     train: TrainConfig = MISSING
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     precision: Precision = Precision.float32
+    resume: Optional[str] = None  # a run directory to continue in (sets train.resume)
     seed: int = 0
     deterministic: bool = False
     progress: bool = True
@@ -104,3 +110,32 @@ def register_schemas() -> None:
     store.store(group="data", name="base_data", node=DataConfig)
     store.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
     store.store(group="train", name="base_train", node=TrainConfig)
+
+
+def check_ranges(config: Config) -> None:
+    """Reject values a schema's types allow but training cannot use, naming the key and what is allowed."""
+    checks = [
+        ("optimizer.lr", config.optimizer.lr, config.optimizer.lr > 0, "> 0"),
+        ("optimizer.momentum", config.optimizer.momentum, 0 <= config.optimizer.momentum < 1, "in [0, 1)"),
+        ("train.epochs", config.train.epochs, config.train.epochs >= 1, ">= 1"),
+        ("train.batch_size", config.train.batch_size, config.train.batch_size >= 1, ">= 1"),
+        ("train.eval_batch_size", config.train.eval_batch_size, config.train.eval_batch_size >= 1, ">= 1"),
+        ("train.log_every_steps", config.train.log_every_steps, config.train.log_every_steps >= 1, ">= 1"),
+        ("train.steps_per_execution", config.train.steps_per_execution, config.train.steps_per_execution >= 1, ">= 1"),
+        ("train.checkpoints_to_keep", config.train.checkpoints_to_keep, config.train.checkpoints_to_keep >= 1, ">= 1"),
+        ("train.checkpoint_every_steps", config.train.checkpoint_every_steps, config.train.checkpoint_every_steps >= 0, ">= 0"),
+        ("train.early_stopping.patience", config.train.early_stopping.patience, config.train.early_stopping.patience >= 1, ">= 1"),
+        ("data.val_fraction", config.data.val_fraction, 0 < config.data.val_fraction < 1, "in (0, 1)"),
+        ("model.dropout", config.model.dropout, 0 <= config.model.dropout < 1, "in [0, 1)"),
+        ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
+        ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
+    ]
+    if isinstance(config.model, MLPConfig):
+        units = config.model.hidden_units
+        checks.append(("model.hidden_units", units, all(u >= 1 for u in units), "a list of sizes >= 1"))
+    for optional in ("train_examples", "eval_examples"):
+        value = getattr(config.data, optional)
+        checks.append((f"data.{optional}", value, value is None or value >= 1, "null or >= 1"))
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise UserError(f"{key}={value} is out of range: it must be {allowed}")

@@ -1,8 +1,6 @@
 """The custom GradientTape training loop and `train_and_evaluate`, the work behind one run."""
 
-import csv
 import dataclasses
-import json
 import logging
 import sys
 import time
@@ -16,6 +14,7 @@ from tqdm import tqdm
 from alexnet_mnist import data
 from alexnet_mnist.config import Config
 from alexnet_mnist.errors import UserError
+from alexnet_mnist.files import atomic_path, read_csv, write_csv, write_json
 from alexnet_mnist.models import build_model
 
 log = logging.getLogger(__name__)
@@ -82,32 +81,45 @@ class Trainer:
         self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
         self.train_loss.update_state(loss, sample_weight=tf.shape(labels)[0])
         self.train_accuracy.update_state(labels, logits)
+        return loss
 
     def _train_steps(self, iterator, steps):
-        for _ in tf.range(steps):
-            self.train_step(*next(iterator))
+        """Up to `steps` train steps; returns how many ran before a loss turned NaN or infinite."""
+        ran, finite = tf.constant(0), tf.constant(True)
+        while finite and ran < steps:
+            finite = tf.math.is_finite(self.train_step(*next(iterator)))
+            ran += 1
+        return ran if finite else ran - 1
 
     def _eval_step(self, images, labels):
         logits = self.model(images, training=False)
         self.eval_loss.update_state(self.loss_fn(labels, logits))
         self.eval_accuracy.update_state(labels, logits)
 
-    def train_epoch(self, dataset, steps, bar, log_every_steps):
-        """One pass of `steps` steps over `dataset`, run `steps_per_execution` at a time; the bar and
-        its loss/accuracy advance about every `log_every_steps` steps. Returns (loss, accuracy)."""
-        self.train_loss.reset_state()
-        self.train_accuracy.reset_state()
-        iterator = iter(dataset)
-        done = shown = 0
+    @property
+    def train_metrics(self):
+        return (self.train_loss, self.train_accuracy)
+
+    def reset_train_metrics(self):
+        for metric in self.train_metrics:
+            metric.reset_state()
+
+    def train_results(self):
+        """The epoch's running mean loss and accuracy so far (waits for the steps in flight)."""
+        return {metric.name: float(metric.result()) for metric in self.train_metrics}
+
+    def train_epoch(self, dataset, first_step, steps):
+        """Run steps `first_step`..`steps` of an epoch over `dataset`, `steps_per_execution` at a
+        time, yielding the number of steps done after each call. Raises `NonFiniteLoss`."""
+        iterator = iter(dataset.skip(first_step))
+        done = first_step
         while done < steps:
             chunk = min(self.steps_per_execution, steps - done)
-            self.train_steps(iterator, tf.constant(chunk))
+            finite_steps = int(self.train_steps(iterator, tf.constant(chunk)))
+            if finite_steps < chunk:
+                raise NonFiniteLoss(int(self.optimizer.iterations))
             done += chunk
-            if done - shown >= log_every_steps or done == steps:
-                bar.update(done - shown)
-                bar.set_postfix(loss=f"{self.train_loss.result():.4f}", acc=f"{self.train_accuracy.result():.4f}")
-                shown = done
-        return float(self.train_loss.result()), float(self.train_accuracy.result())
+            yield done
 
     def evaluate(self, dataset):
         """Mean loss and accuracy over `dataset`."""
@@ -133,7 +145,11 @@ def reset_process_state(seed, deterministic, precision="float32"):
 
 def train_and_evaluate(config: Config, workdir) -> dict:
     """Train `config.model` on `config.data`, keep the best weights by validation accuracy,
-    evaluate them on the test split and write the run's files into `workdir`. Returns the metrics."""
+    evaluate them on the test split and write the run's files into `workdir`. Returns the metrics.
+
+    With `config.train.resume`, a run directory that holds checkpoints continues from the latest
+    one: weights, optimizer, metrics and position within the epoch, early-stopping state, history.
+    """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     train_cfg = config.train
@@ -170,61 +186,169 @@ def train_and_evaluate(config: Config, workdir) -> dict:
         run_eagerly=train_cfg.run_eagerly,
         jit_compile=train_cfg.jit_compile,
     )
+    state = RunState(workdir, trainer, train_cfg.checkpoints_to_keep)
+    if train_cfg.resume:
+        state.restore(fallback=train_cfg.resume_fallback)
 
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
-    manager = tf.train.CheckpointManager(checkpoint, workdir / "checkpoints", max_to_keep=train_cfg.checkpoints_to_keep)
+    try:
+        _fit(config, splits, trainer, state)
+    except NonFiniteLoss:
+        if state.best.latest_checkpoint:
+            state.restore_best()
+            _save_model(model, workdir)
+        raise
 
-    history, best_weights, best_val_accuracy, stale_epochs = [], None, -1.0, 0
-    train_seconds, train_images = 0.0, 0
-    for epoch in range(1, train_cfg.epochs + 1):
+    state.restore_best()
+    test_loss, test_accuracy = trainer.evaluate(splits.test)
+    log.info(
+        "test accuracy %.4f (loss %.4f) with the best weights (val_accuracy %.4f)",
+        test_accuracy, test_loss, float(state.best_val_accuracy),
+    )
+    _save_model(model, workdir)
+    metrics = {
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "best_val_accuracy": float(state.best_val_accuracy),
+        "epochs": len(state.history),
+        "train_seconds": float(state.train_seconds),
+        "train_images_per_second": float(state.train_images) / float(state.train_seconds),
+        "params": model.count_params(),
+    }
+    write_json(workdir / "metrics.json", metrics)
+    return metrics
+
+
+def _fit(config, splits, trainer, state):
+    """The epochs of a run from where `state` stands, with progress, checkpoints, early stopping."""
+    train_cfg = config.train
+    stop = False
+    while state.epoch < train_cfg.epochs and not stop:
+        epoch = int(state.epoch) + 1
+        start = time.perf_counter()
         with tqdm(
             total=splits.steps_per_epoch,
+            initial=int(state.step),
             desc=f"epoch {epoch}/{train_cfg.epochs}",
             unit="step",
             file=sys.stdout,
             disable=None if config.progress else True,  # None: only on a terminal
             leave=False,
         ) as bar:
-            start = time.perf_counter()
-            loss, accuracy = trainer.train_epoch(
-                splits.train(epoch), splits.steps_per_epoch, bar, train_cfg.log_every_steps
-            )
-            seconds = time.perf_counter() - start
+            if state.step == 0:
+                trainer.reset_train_metrics()
+            shown = previous = int(state.step)
+            for done in trainer.train_epoch(splits.train(epoch), previous, splits.steps_per_epoch):
+                state.step.assign(done)
+                if done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch:
+                    bar.update(done - shown)
+                    bar.set_postfix(trainer.train_results())
+                    shown = done
+                every = train_cfg.checkpoint_every_steps
+                if every and done // every > previous // every and done < splits.steps_per_epoch:
+                    state.save()  # the end of the epoch is saved with its results below
+                previous = done
+        seconds = time.perf_counter() - start
+        loss, accuracy = trainer.train_results().values()
         val_loss, val_accuracy = trainer.evaluate(splits.val)
-        train_seconds += seconds
-        train_images += splits.num_train
-        history.append(dict(zip(HISTORY_FIELDS, (epoch, loss, accuracy, val_loss, val_accuracy))))
         log.info(
             "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%.1f s, %.0f images/s)",
             epoch, train_cfg.epochs, loss, accuracy, val_loss, val_accuracy, seconds, splits.num_train / seconds,
         )
-        epoch_var.assign(epoch)
-        manager.save(checkpoint_number=epoch)
-        _write_history(workdir / "history.csv", history)
-        if val_accuracy > best_val_accuracy:
-            best_weights, best_val_accuracy, stale_epochs = model.get_weights(), val_accuracy, 0
-        else:
-            stale_epochs += 1
-            if stale_epochs >= train_cfg.early_stopping.patience:
-                log.info("early stopping: no better val_accuracy for %d epochs", stale_epochs)
-                break
+        stop = state.end_epoch(
+            dict(zip(HISTORY_FIELDS, (epoch, loss, accuracy, val_loss, val_accuracy))),
+            seconds,
+            splits.num_train,
+            train_cfg.early_stopping.patience,
+        )
+        if stop:
+            log.info("early stopping: no better val_accuracy for %d epochs", int(state.stale_epochs))
 
-    model.set_weights(best_weights)
-    test_loss, test_accuracy = trainer.evaluate(splits.test)
-    log.info("test accuracy %.4f (loss %.4f) with the best weights (val_accuracy %.4f)", test_accuracy, test_loss, best_val_accuracy)
-    float32_copy(model).save(workdir / "model.keras")
-    metrics = {
-        "test_accuracy": test_accuracy,
-        "test_loss": test_loss,
-        "best_val_accuracy": best_val_accuracy,
-        "epochs": len(history),
-        "train_seconds": train_seconds,
-        "train_images_per_second": train_images / train_seconds,
-        "params": model.count_params(),
-    }
-    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+
+def _save_model(model, workdir):
+    with atomic_path(Path(workdir) / "model.keras") as path:
+        float32_copy(model).save(path)
+
+
+class RunState:
+    """Everything a run needs to continue after a crash, and its checkpoints in `workdir`.
+
+    `checkpoints/` holds the latest states (model, optimizer, metrics, counters), written each epoch
+    and every `train.checkpoint_every_steps`; `checkpoints/best/` the weights of the best epoch;
+    `history.csv` the finished epochs.
+    """
+
+    def __init__(self, workdir, trainer, checkpoints_to_keep):
+        self.workdir = Path(workdir)
+        self.model = trainer.model
+        counter = lambda name, dtype=tf.int64: tf.Variable(0, dtype=dtype, trainable=False, name=name)  # noqa: E731
+        self.epoch = counter("epoch")  # finished epochs
+        self.step = counter("step")  # steps done in the current epoch
+        self.stale_epochs = counter("stale_epochs")
+        self.train_images = counter("train_images")
+        self.best_val_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_val_accuracy")
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
+        self.history = []
+        # Keras 3 keeps layers in lists that tf.train.Checkpoint does not see into, so the
+        # checkpoints track the variables themselves (in their fixed creation order).
+        trainer.optimizer.build(trainer.model.trainable_variables)
+        checkpoint = tf.train.Checkpoint(
+            model=trainer.model.variables,
+            optimizer=trainer.optimizer.variables,
+            metrics=[metric.variables for metric in trainer.train_metrics],
+            epoch=self.epoch, step=self.step, stale_epochs=self.stale_epochs, train_images=self.train_images,
+            best_val_accuracy=self.best_val_accuracy, train_seconds=self.train_seconds,
+        )  # fmt: skip
+        checkpoints = self.workdir / "checkpoints"
+        self.latest = tf.train.CheckpointManager(checkpoint, checkpoints, max_to_keep=checkpoints_to_keep)
+        self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=trainer.model.variables), checkpoints / "best", 1)
+
+    def save(self):
+        self.latest.save()
+
+    def end_epoch(self, row, seconds, images, patience):
+        """Record a finished epoch and checkpoint it; returns whether early stopping ends the run."""
+        self.history.append(row)
+        self.epoch.assign_add(1)
+        self.step.assign(0)
+        self.train_seconds.assign_add(seconds)
+        self.train_images.assign_add(images)
+        if row["val_accuracy"] > self.best_val_accuracy:
+            self.best_val_accuracy.assign(row["val_accuracy"])
+            self.stale_epochs.assign(0)
+            self.best.save()
+        else:
+            self.stale_epochs.assign_add(1)
+        write_csv(self.workdir / "history.csv", self.history, HISTORY_FIELDS)
+        self.save()
+        return bool(self.stale_epochs >= patience)
+
+    def restore(self, fallback=False):
+        """Continue from the latest checkpoint (or, with `fallback`, the newest one that reads)."""
+        candidates = list(reversed(self.latest.checkpoints))
+        if not candidates:
+            log.info("train.resume: no checkpoint in %s, starting afresh", self.latest.directory)
+            return
+        for path in candidates:
+            try:
+                self.latest.checkpoint.restore(path).assert_existing_objects_matched()
+                break
+            except Exception as error:  # a damaged file fails in many ways (OpError, IndexError, ...)
+                if not fallback:
+                    raise UserError(
+                        f"checkpoint {path} cannot be read ({type(error).__name__}); "
+                        "set train.resume_fallback=true to resume from the one before it"
+                    ) from error
+                log.warning("checkpoint %s cannot be read (%s); trying the one before it", path, type(error).__name__)
+        else:
+            raise UserError(f"no checkpoint in {self.latest.directory} can be read")
+        self.history = [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()}
+            for row in read_csv(self.workdir / "history.csv")
+        ][: int(self.epoch)]
+        log.info("resumed from %s: epoch %d, step %d", path, int(self.epoch) + 1, int(self.step))
+
+    def restore_best(self):
+        self.best.checkpoint.restore(self.best.latest_checkpoint).assert_existing_objects_matched()
 
 
 def set_thread_counts(intra_op, inter_op):
@@ -256,8 +380,9 @@ def float32_copy(model):
     return copy
 
 
-def _write_history(path, history):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(history)
+class NonFiniteLoss(UserError):
+    def __init__(self, step):
+        super().__init__(
+            f"the training loss became NaN or infinite at step {step}; the checkpoints and model.keras "
+            "of the last good epoch are kept; try a lower optimizer.lr"
+        )

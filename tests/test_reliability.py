@@ -1,0 +1,127 @@
+"""Resume after a crash, nothing half-written, and clear errors for bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from alexnet_mnist.errors import UserError
+from alexnet_mnist.files import atomic_path
+from alexnet_mnist.models import MLP
+from alexnet_mnist.train import NonFiniteLoss, Trainer, build_optimizer, train_and_evaluate
+from conftest import REPO, make_config
+from test_cli import run_cli
+
+SMOKE = ("model=mlp", "debug=smoke", "progress=false", "deterministic=true")
+
+
+@pytest.fixture
+def mock_mnist():
+    with tfds.testing.mock_data(num_examples=200):
+        yield
+
+
+def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_non_finite_loss_stops_at_its_step():
+    images = np.random.default_rng(0).random((4, 8, 28, 28, 1), np.float32)
+    images[2, 0, 0, 0, 0] = np.nan  # the third batch
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros((4, 8), np.int64)))
+    # A linear MLP lets the NaN through (oneDNN's ReLU may turn NaN into 0).
+    model = MLP(hidden_units=(8,), activation="linear")
+    trainer = Trainer(model, build_optimizer("sgd", 0.01), steps_per_execution=2)
+    with pytest.raises(NonFiniteLoss, match="at step 3;"):
+        list(trainer.train_epoch(dataset, 0, 4))
+
+
+def test_nan_loss_exits_with_one_line_and_keeps_the_last_good_model(mock_mnist, tmp_path):
+    config = make_config(*SMOKE, "train.epochs=2")
+    train_and_evaluate(config, tmp_path)
+    before = keras.models.load_model(tmp_path / "model.keras").get_weights()
+    exploding = make_config(*SMOKE, "train.epochs=4", "train.resume=true", "optimizer.lr=1e30")
+    with pytest.raises(NonFiniteLoss, match="NaN or infinite at step"):
+        train_and_evaluate(exploding, tmp_path)
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 3  # header and the 2 good epochs
+    after = keras.models.load_model(tmp_path / "model.keras").get_weights()  # saved again, from the best epoch
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_corrupted_latest_checkpoint_is_named_and_can_fall_back(mock_mnist, tmp_path):
+    train_and_evaluate(make_config(*SMOKE, "train.epochs=2"), tmp_path)
+    (latest,) = tmp_path.glob("checkpoints/ckpt-2.data-*")
+    latest.write_bytes(b"\0" * 64)
+    resumed = make_config(*SMOKE, "train.epochs=3", "train.resume=true")
+    with pytest.raises(UserError, match=r"checkpoint .*ckpt-2 cannot be read.*resume_fallback"):
+        train_and_evaluate(resumed, tmp_path)
+    fallback = make_config(*SMOKE, "train.epochs=3", "train.resume=true", "train.resume_fallback=true")
+    metrics = train_and_evaluate(fallback, tmp_path)
+    assert metrics["epochs"] == 3  # epoch 2 again from the end of epoch 1, then epoch 3
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.lr=-1", "optimizer.lr=-1.0 is out of range: it must be > 0"),
+        ("train.batch_size=0", "train.batch_size=0 is out of range: it must be >= 1"),
+        ("train.epochs=0", "train.epochs=0 is out of range"),
+        ("data.val_fraction=1.5", "data.val_fraction=1.5 is out of range: it must be in (0, 1)"),
+        ("model.dropout=1", "model.dropout=1.0 is out of range: it must be in [0, 1)"),
+        ("resume=/nonexistent/run", "resume=/nonexistent/run: not a run directory"),
+    ],
+)
+def test_out_of_range_values_are_one_line_errors_before_any_training(override, message, tmp_path):
+    result = run_cli(override, f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert message in output and "Traceback" not in output and "Total params" not in output
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    result = run_cli("optimizer.lr=-1", "verbose=true", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tfds_data_dir, tmp_path):
+    args = ["model=mlp", "train.epochs=3", "train.checkpoint_every_steps=50", "deterministic=true", "progress=false"]
+    whole = run_cli(*args, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+
+    run = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alexnet_mnist", *args, f"hydra.run.dir={run}"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    # Epoch 1 ends at checkpoint 17 (16 mid-epoch saves of 844 steps, then its end): wait for the
+    # second mid-epoch checkpoint of epoch 2, then kill without warning.
+    index = run / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + 300
+    while not (index.is_file() and 'ckpt-19"' in index.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "metrics.json").exists()
+
+    resumed = run_cli(*args, "train.resume=true", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in (run / "alexnet_mnist.log").read_text()
+    assert (run / "history.csv").read_text() == (tmp_path / "whole" / "history.csv").read_text()
+    read = lambda d: __import__("json").loads((d / "metrics.json").read_text())  # noqa: E731
+    assert read(run)["test_accuracy"] == read(tmp_path / "whole")["test_accuracy"]
