@@ -5,6 +5,7 @@ values of the wrong type at composition time, before TensorFlow is imported.
 """
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -61,6 +62,45 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
+class Mode(str, Enum):
+    """What `python -m alexnet_mnist` does; the dispatch table is in app.py."""
+
+    train = "train"  # train (an ensemble when ensemble.members > 1), then export
+    ensemble = "ensemble"  # combine the models of earlier runs (ensemble.runs) without retraining
+    export = "export"  # export `checkpoint` to TFLite and verify the file
+    predict = "predict"  # classify `inputs` with `checkpoint`
+
+
+class Combine(str, Enum):
+    mean_prob = "mean_prob"  # average the members' softmax probabilities
+    vote = "vote"  # the share of members voting for each class
+
+
+class Quantization(str, Enum):
+    none = "none"  # float32
+    dynamic = "dynamic"  # int8 weights, float activations
+    float16 = "float16"  # float16 weights
+    int8 = "int8"  # int8 weights and activations where the kernels allow, calibrated on training images
+
+
+@dataclass
+class EnsembleConfig:
+    members: int = 1  # K > 1 trains K members with seeds seed, seed+1, ... in members/<k>/
+    combine: Combine = Combine.mean_prob
+    runs: list[str] = field(default_factory=list)  # mode=ensemble: run directories, .keras files or globs
+
+
+@dataclass
+class ExportConfig:
+    tflite: bool = True  # mode=train: write and verify model.tflite at the end of the run
+    quantization: Quantization = Quantization.none
+
+
+@dataclass
+class PredictConfig:
+    invert: bool = False  # images with dark digits on a light background
+
+
 @dataclass
 class Config:
     model: Any = MISSING
@@ -71,6 +111,12 @@ class Config:
     deterministic: bool = False
     progress: bool = True
     verbose: bool = False
+    mode: Mode = Mode.train
+    checkpoint: Optional[str] = None  # mode=export|predict: a run directory, .keras or .tflite file
+    inputs: list[str] = field(default_factory=list)  # mode=predict: PNG/JPEG files or .npy batches
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
 
 def register_schemas() -> None:

@@ -109,6 +109,21 @@ def reset_process_state(seed, deterministic):
         tf_config.disable_op_determinism()
 
 
+def make_splits(config: Config) -> data.Splits:
+    """The data splits a run with `config` trains and evaluates on."""
+    return data.make_splits(
+        config.data.name,
+        batch_size=config.train.batch_size,
+        eval_batch_size=config.train.eval_batch_size,
+        val_fraction=config.data.val_fraction,
+        seed=config.seed,
+        data_dir=config.data.data_dir,
+        download=config.data.download,
+        train_examples=config.data.train_examples,
+        eval_examples=config.data.eval_examples,
+    )
+
+
 def train_and_evaluate(config: Config, workdir) -> dict:
     """Train `config.model` on `config.data`, keep the best weights by validation accuracy,
     evaluate them on the test split and write the run's files into `workdir`. Returns the metrics."""
@@ -117,17 +132,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
     train_cfg = config.train
     reset_process_state(config.seed, config.deterministic)
 
-    splits = data.make_splits(
-        config.data.name,
-        batch_size=train_cfg.batch_size,
-        eval_batch_size=train_cfg.eval_batch_size,
-        val_fraction=config.data.val_fraction,
-        seed=config.seed,
-        data_dir=config.data.data_dir,
-        download=config.data.download,
-        train_examples=config.data.train_examples,
-        eval_examples=config.data.eval_examples,
-    )
+    splits = make_splits(config)
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(**dataclasses.asdict(config.model))
