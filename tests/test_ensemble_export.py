@@ -41,11 +41,14 @@ def test_ensemble_probabilities_are_the_exact_mean_and_survive_keras_saving(tmp_
     np.testing.assert_array_equal(restored(X), ensemble(X))
 
 
-def test_vote_counts_the_members_top_classes():
+def test_vote_counts_the_members_top_classes_and_exports_with_builtin_ops():
     members = [MLP(), MLP(), MLP()]
-    votes = Ensemble(members, combine="vote").probabilities(X).numpy()
+    ensemble = Ensemble(members, combine="vote")
     expected = np.mean([np.eye(10)[m(X).numpy().argmax(1)] for m in members], axis=0)
-    np.testing.assert_allclose(votes, expected, atol=1e-7)
+    np.testing.assert_allclose(ensemble.probabilities(X), expected, atol=1e-7)
+    content = export.convert(ensemble)
+    assert_builtin_ops_only(export.inspect_ops(content))
+    np.testing.assert_allclose(export.TFLiteModel(content)(X), ensemble(X), atol=1e-5)
 
 
 def test_ensemble_run_writes_members_and_one_verified_tflite(mock_mnist, tmp_path):

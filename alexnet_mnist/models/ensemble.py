@@ -34,8 +34,11 @@ class Ensemble(ImageClassifier):
     def probabilities(self, inputs):
         member_probabilities = [keras.ops.softmax(member(inputs, training=False)) for member in self.members]
         if self.combine == "vote":
+            # A member's vote is its top class, found by comparison with the maximum: keras.ops.argmax
+            # and one_hot emit a BitwiseAnd that TFLite has no builtin op for. (An exact tie of two
+            # probabilities, which floats make all but impossible, would cast two votes.)
             member_probabilities = [
-                keras.ops.one_hot(keras.ops.argmax(p, axis=-1), self.num_classes, dtype=p.dtype)
+                keras.ops.cast(keras.ops.equal(p, keras.ops.max(p, axis=-1, keepdims=True)), p.dtype)
                 for p in member_probabilities
             ]
         return keras.ops.mean(keras.ops.stack(member_probabilities), axis=0)
