@@ -1,4 +1,4 @@
-"""`python -m alexnet_mnist`: the Hydra command line, a thin layer over `train_and_evaluate`."""
+"""`python -m alexnet_mnist`: the Hydra command line, a thin layer that runs the chosen `mode`."""
 
 import logging
 import sys
