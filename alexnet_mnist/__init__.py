@@ -8,6 +8,6 @@ from alexnet_mnist import _startup
 
 _startup.start_tensorflow()
 
-from alexnet_mnist.models import MLP, AlexNet, LocalResponseNormalization, build_model  # noqa: E402
+from alexnet_mnist.models import MLP, AlexNet, Ensemble, LocalResponseNormalization, build_model  # noqa: E402
 
-__all__ = ["MLP", "AlexNet", "LocalResponseNormalization", "build_model"]
+__all__ = ["MLP", "AlexNet", "Ensemble", "LocalResponseNormalization", "build_model"]

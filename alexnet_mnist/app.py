@@ -1,4 +1,4 @@
-"""`python -m alexnet_mnist`: the Hydra command line, a thin layer over `train_and_evaluate`."""
+"""`python -m alexnet_mnist`: the Hydra command line, a thin layer that runs the chosen `mode`."""
 
 import logging
 import sys
@@ -8,7 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from alexnet_mnist.config import check_ranges, register_schemas
+from alexnet_mnist.config import Mode, check_ranges, register_schemas
 from alexnet_mnist.errors import UserError
 
 log = logging.getLogger("alexnet_mnist")
@@ -17,8 +17,8 @@ register_schemas()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://alexnet_mnist.conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Train and evaluate one configuration; returns the best validation accuracy for sweepers."""
+def main(cfg: DictConfig):
+    """Run `cfg.mode` (train by default); returns its validation accuracy for sweepers."""
     verbose = cfg.verbose
     if not verbose:
         # TFDS reports every file it opens, and its own deprecations, through absl.
@@ -26,15 +26,20 @@ def main(cfg: DictConfig) -> float:
     try:
         config, workdir = _resolve(cfg)
         check_ranges(config)
-        from alexnet_mnist.train import train_and_evaluate  # TensorFlow's work starts here
+        from alexnet_mnist import modes  # TensorFlow's work starts here
 
-        metrics = train_and_evaluate(config, workdir)
+        run_mode = {
+            Mode.train: modes.train,
+            Mode.ensemble: modes.assemble,
+            Mode.export: modes.export_checkpoint,
+            Mode.predict: modes.classify,
+        }[config.mode]
+        return run_mode(config, workdir)
     except UserError as error:
         if verbose:
             raise
         log.error("%s", error)
         sys.exit(1)
-    return metrics["best_val_accuracy"]
 
 
 def _resolve(cfg):

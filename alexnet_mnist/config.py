@@ -80,6 +80,45 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
+class Mode(str, Enum):
+    """What `python -m alexnet_mnist` does; the dispatch table is in app.py."""
+
+    train = "train"  # train (an ensemble when ensemble.members > 1), then export
+    ensemble = "ensemble"  # combine the models of earlier runs (ensemble.runs) without retraining
+    export = "export"  # export `checkpoint` to TFLite and verify the file
+    predict = "predict"  # classify `inputs` with `checkpoint`
+
+
+class Combine(str, Enum):
+    mean_prob = "mean_prob"  # average the members' softmax probabilities
+    vote = "vote"  # the share of members voting for each class
+
+
+class Quantization(str, Enum):
+    none = "none"  # float32
+    dynamic = "dynamic"  # int8 weights, float activations
+    float16 = "float16"  # float16 weights
+    int8 = "int8"  # int8 weights and activations where the kernels allow, calibrated on training images
+
+
+@dataclass
+class EnsembleConfig:
+    members: int = 1  # K > 1 trains K members with seeds seed, seed+1, ... in members/<k>/
+    combine: Combine = Combine.mean_prob
+    runs: list[str] = field(default_factory=list)  # mode=ensemble: run directories, .keras files or globs
+
+
+@dataclass
+class ExportConfig:
+    tflite: bool = True  # mode=train: write and verify model.tflite at the end of the run
+    quantization: Quantization = Quantization.none
+
+
+@dataclass
+class PredictConfig:
+    invert: bool = False  # images with dark digits on a light background
+
+
 @dataclass
 class RuntimeConfig:
     intra_op_threads: int = 0  # 0: TensorFlow's choice (all cores)
@@ -99,6 +138,12 @@ class Config:
     deterministic: bool = False
     progress: bool = True
     verbose: bool = False
+    mode: Mode = Mode.train
+    checkpoint: Optional[str] = None  # mode=export|predict: a run directory, .keras or .tflite file
+    inputs: list[str] = field(default_factory=list)  # mode=predict: PNG/JPEG files or .npy batches
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
 
 def register_schemas() -> None:
@@ -127,6 +172,7 @@ def check_ranges(config: Config) -> None:
         ("train.early_stopping.patience", config.train.early_stopping.patience, config.train.early_stopping.patience >= 1, ">= 1"),
         ("data.val_fraction", config.data.val_fraction, 0 < config.data.val_fraction < 1, "in (0, 1)"),
         ("model.dropout", config.model.dropout, 0 <= config.model.dropout < 1, "in [0, 1)"),
+        ("ensemble.members", config.ensemble.members, config.ensemble.members >= 1, ">= 1"),
         ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
         ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
     ]

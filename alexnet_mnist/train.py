@@ -14,7 +14,8 @@ from tqdm import tqdm
 from alexnet_mnist import data
 from alexnet_mnist.config import Config
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.files import atomic_path, read_csv, write_csv, write_json
+from alexnet_mnist.artifacts import MODEL_FILE, save_model
+from alexnet_mnist.files import read_csv, write_csv, write_json
 from alexnet_mnist.models import build_model
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,21 @@ def reset_process_state(seed, deterministic, precision="float32"):
         tf_config.disable_op_determinism()
 
 
+def make_splits(config: Config) -> data.Splits:
+    """The data splits a run with `config` trains and evaluates on."""
+    return data.make_splits(
+        config.data.name,
+        batch_size=config.train.batch_size,
+        eval_batch_size=config.train.eval_batch_size,
+        val_fraction=config.data.val_fraction,
+        seed=config.seed,
+        data_dir=config.data.data_dir,
+        download=config.data.download,
+        train_examples=config.data.train_examples,
+        eval_examples=config.data.eval_examples,
+    )
+
+
 def train_and_evaluate(config: Config, workdir) -> dict:
     """Train `config.model` on `config.data`, keep the best weights by validation accuracy,
     evaluate them on the test split and write the run's files into `workdir`. Returns the metrics.
@@ -156,17 +172,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
     set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
     reset_process_state(config.seed, config.deterministic, config.precision.value)
 
-    splits = data.make_splits(
-        config.data.name,
-        batch_size=train_cfg.batch_size,
-        eval_batch_size=train_cfg.eval_batch_size,
-        val_fraction=config.data.val_fraction,
-        seed=config.seed,
-        data_dir=config.data.data_dir,
-        download=config.data.download,
-        train_examples=config.data.train_examples,
-        eval_examples=config.data.eval_examples,
-    )
+    splits = make_splits(config)
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(**dataclasses.asdict(config.model))
@@ -195,7 +201,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
     except NonFiniteLoss:
         if state.best.latest_checkpoint:
             state.restore_best()
-            _save_model(model, workdir)
+            save_model(model, workdir / MODEL_FILE)
         raise
 
     state.restore_best()
@@ -204,7 +210,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
         "test accuracy %.4f (loss %.4f) with the best weights (val_accuracy %.4f)",
         test_accuracy, test_loss, float(state.best_val_accuracy),
     )
-    _save_model(model, workdir)
+    save_model(model, workdir / MODEL_FILE)
     metrics = {
         "test_accuracy": test_accuracy,
         "test_loss": test_loss,
@@ -262,11 +268,6 @@ def _fit(config, splits, trainer, state):
         )
         if stop:
             log.info("early stopping: no better val_accuracy for %d epochs", int(state.stale_epochs))
-
-
-def _save_model(model, workdir):
-    with atomic_path(Path(workdir) / "model.keras") as path:
-        float32_copy(model).save(path)
 
 
 class RunState:
@@ -364,20 +365,6 @@ def set_thread_counts(intra_op, inter_op):
             "runtime.intra_op_threads / runtime.inter_op_threads can only be set once per process, "
             "before TensorFlow starts (not per job of a sweep)"
         ) from None
-
-
-def float32_copy(model):
-    """`model` computing in float32, for saving and export after mixed-precision training."""
-    if model.dtype_policy.name == "float32":
-        return model
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        copy = type(model).from_config({**model.get_config(), "dtype": "float32"})
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 class NonFiniteLoss(UserError):

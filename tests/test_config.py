@@ -63,3 +63,10 @@ def test_unknown_key_is_rejected():
 def test_unknown_model_is_rejected():
     with pytest.raises(Exception, match="Could not find 'model/vgg'"):
         make_config("model=vgg")
+
+
+@pytest.mark.parametrize("override", ["mode=serve", "export.quantization=int4", "ensemble.combine=median"])
+def test_unknown_choice_is_rejected(override):
+    with pytest.raises(ConfigCompositionException) as info:
+        make_config(override)
+    assert override.split("=")[0] in str(info.value.__cause__)

@@ -81,6 +81,7 @@ def test_corrupted_latest_checkpoint_is_named_and_can_fall_back(mock_mnist, tmp_
         ("train.epochs=0", "train.epochs=0 is out of range"),
         ("data.val_fraction=1.5", "data.val_fraction=1.5 is out of range: it must be in (0, 1)"),
         ("model.dropout=1", "model.dropout=1.0 is out of range: it must be in [0, 1)"),
+        ("ensemble.members=0", "ensemble.members=0 is out of range: it must be >= 1"),
         ("resume=/nonexistent/run", "resume=/nonexistent/run: not a run directory"),
     ],
 )

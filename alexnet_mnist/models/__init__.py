@@ -1,6 +1,7 @@
 """The package's models, and a factory that builds one by name."""
 
 from alexnet_mnist.models.alexnet import AlexNet
+from alexnet_mnist.models.ensemble import Ensemble
 from alexnet_mnist.models.lrn import LocalResponseNormalization
 from alexnet_mnist.models.mlp import MLP
 
@@ -16,4 +17,4 @@ def build_model(name, **kwargs):
     return model_class(**kwargs)
 
 
-__all__ = ["MODELS", "AlexNet", "LocalResponseNormalization", "MLP", "build_model"]
+__all__ = ["MODELS", "AlexNet", "Ensemble", "LocalResponseNormalization", "MLP", "build_model"]

@@ -1,0 +1,65 @@
+"""What each `mode` of the command line does with a typed `Config` and the run's directory.
+
+Each function returns the number a Hydra sweeper optimizes (a validation accuracy), or None.
+"""
+
+import logging
+from pathlib import Path
+
+from alexnet_mnist import artifacts, ensemble, export, predict
+from alexnet_mnist.config import Config
+from alexnet_mnist.errors import UserError
+from alexnet_mnist.train import make_splits, train_and_evaluate
+
+log = logging.getLogger(__name__)
+
+
+def train(config: Config, workdir):
+    """Train one model, or `ensemble.members` of them, then export it unless `export.tflite=false`."""
+    if config.ensemble.members > 1:
+        val_accuracy = ensemble.train_ensemble(config, workdir)["val_accuracy"]
+    else:
+        val_accuracy = train_and_evaluate(config, workdir)["best_val_accuracy"]
+    if config.export.tflite:
+        _export(config, Path(workdir) / artifacts.MODEL_FILE)
+    return val_accuracy
+
+
+def assemble(config: Config, workdir):
+    """Build, evaluate and save the ensemble of `ensemble.runs`, then export it."""
+    if not config.ensemble.runs:
+        raise UserError("mode=ensemble needs ensemble.runs=[RUN_DIR,...] (run directories, .keras files or globs)")
+    paths = artifacts.expand(config.ensemble.runs)
+    metrics = ensemble.assemble(paths, config.ensemble.combine.value, make_splits(config), workdir)
+    if config.export.tflite:
+        _export(config, Path(workdir) / artifacts.MODEL_FILE)
+    return metrics["val_accuracy"]
+
+
+def export_checkpoint(config: Config, workdir):
+    """Export and verify `checkpoint` (a run directory or .keras file); the files go next to it."""
+    _export(config, artifacts.model_path(_checkpoint(config)))
+
+
+def classify(config: Config, workdir):
+    """Print the label and its probability for every image of `inputs`."""
+    if not config.inputs:
+        raise UserError("mode=predict needs inputs=[FILE,...] (PNG, JPEG or .npy files)")
+    model_path = artifacts.model_path(_checkpoint(config), suffixes=(".keras", ".tflite"))
+    images, names = predict.load_inputs(config.inputs, invert=config.predict.invert)
+    labels, probabilities = predict.predict(model_path, images)
+    for name, label, probability in zip(names, labels, probabilities):
+        print(f"{name}: {label} ({probability:.4f})")
+
+
+def _checkpoint(config):
+    if config.checkpoint is None:
+        raise UserError(f"mode={config.mode.value} needs checkpoint=PATH (a run directory or a model file)")
+    return config.checkpoint
+
+
+def _export(config, keras_path):
+    quantization = config.export.quantization.value
+    splits = make_splits(config)
+    representative = splits.train(0).take(export.REPRESENTATIVE_BATCHES).map(lambda images, labels: images)
+    export.export_model(keras_path, quantization, splits.test, representative)

@@ -1,0 +1,61 @@
+"""Export and prediction of an MLP trained on the real MNIST copy."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alexnet_mnist import data, export, modes, predict
+from alexnet_mnist.train import make_splits
+from conftest import make_config
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One epoch of the MLP on 20,000 training images, exported (float32) and verified on the full test split."""
+    workdir = tmp_path_factory.mktemp("run")
+    config = make_config("model=mlp", "train.epochs=1", "data.train_examples=20000", "progress=false")
+    modes.train(config, workdir)
+    return config, workdir
+
+
+def test_float32_export_agrees_with_keras_on_the_whole_test_split(tfds_data_dir, trained_run):
+    _, workdir = trained_run
+    report = json.loads((workdir / "export.json").read_text())
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert report["test_images"] == 10_000 and report["agreement"] >= 0.999
+    assert report["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-3)
+    assert report["quantized_ops"] == [] and not any(name.startswith("Flex") for name in report["ops"])
+
+
+@pytest.mark.parametrize("quantization", ["dynamic", "float16", "int8"])
+def test_quantized_exports_stay_close_and_report_what_they_hold(tfds_data_dir, trained_run, quantization):
+    config, workdir = trained_run
+    splits = make_splits(config)
+    representative = [images for images, _ in splits.train(0).take(export.REPRESENTATIVE_BATCHES)]
+    report = export.export_model(workdir / "model.keras", quantization, splits.test, representative)
+    assert abs(report["accuracy"] - report["keras_accuracy"]) <= 0.005, report
+    held = export.inspect_ops((workdir / f"model_{quantization}.tflite").read_bytes())
+    assert held["ops"] == report["ops"] and not any(name.startswith("Flex") for name in held["ops"])
+    if quantization == "float16":
+        assert report["float16_tensors"] > 0 and report["quantized_ops"] == []
+    else:
+        assert "FULLY_CONNECTED" in report["quantized_ops"]
+    assert json.loads((workdir / f"export_{quantization}.json").read_text()) == report
+
+
+def test_predict_labels_a_real_digit_saved_as_png(tfds_data_dir, trained_run, tmp_path):
+    _, workdir = trained_run
+    images, labels, _ = data.load("mnist", "test")
+    Image.fromarray(images[0, ..., 0]).save(tmp_path / "digit.png")
+    Image.fromarray(255 - images[0, ..., 0]).save(tmp_path / "dark_on_light.png")
+    for model_file in ("model.keras", "model.tflite"):
+        pixels, _ = predict.load_inputs([tmp_path / "digit.png"])
+        (label,), (probability,) = predict.predict(workdir / model_file, pixels)
+        assert label == labels[0] and 0.5 < probability <= 1.0
+    pixels, _ = predict.load_inputs([tmp_path / "dark_on_light.png"], invert=True)
+    assert predict.predict(workdir / "model.keras", pixels)[0][0] == labels[0]
+    np.testing.assert_allclose(pixels[0], images[0] / 255.0, atol=1e-6)
