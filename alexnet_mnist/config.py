@@ -5,6 +5,7 @@ values of the wrong type at composition time, before TensorFlow is imported.
 """
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -61,12 +62,33 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
+class Mode(str, Enum):
+    """What `python -m alexnet_mnist` does: app.MODES maps each mode to its function."""
+
+    train = "train"
+    report = "report"  # the pictures of the saved run in `checkpoint`
+
+
+class Logger(str, Enum):
+    none = "none"
+    tensorboard = "tensorboard"  # tf.summary events under the run directory
+
+
+@dataclass
+class ReportConfig:
+    plots: bool = True  # curves, confusion, samples and errors PNGs in the run directory
+
+
 @dataclass
 class Config:
     model: Any = MISSING
     data: DataConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     train: TrainConfig = MISSING
+    report: ReportConfig = field(default_factory=ReportConfig)
+    mode: Mode = Mode.train
+    checkpoint: Optional[str] = None  # a saved run's directory, for mode=report
+    logger: Logger = Logger.none
     seed: int = 0
     deterministic: bool = False
     progress: bool = True

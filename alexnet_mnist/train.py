@@ -13,8 +13,8 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 from tqdm import tqdm
 
-from alexnet_mnist import data
-from alexnet_mnist.config import Config
+from alexnet_mnist import data, report, summaries
+from alexnet_mnist.config import Config, Logger
 from alexnet_mnist.models import build_model
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ class Trainer:
             pending += 1
             if pending == log_every_steps:
                 bar.update(pending)
-                bar.set_postfix(loss=f"{self.train_loss.result():.4f}", acc=f"{self.train_accuracy.result():.4f}")
+                loss, accuracy = self.train_loss.result(), self.train_accuracy.result()
+                bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.4f}")
+                summaries.log_step(self.optimizer.iterations, loss, accuracy, self.optimizer.learning_rate)
                 pending = 0
         bar.update(pending)
         return float(self.train_loss.result()), float(self.train_accuracy.result())
@@ -138,6 +140,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
     manager = tf.train.CheckpointManager(checkpoint, workdir / "checkpoints", max_to_keep=train_cfg.checkpoints_to_keep)
+    writer = summaries.create_writer(workdir, config.logger == Logger.tensorboard)
 
     history, best_weights, best_val_accuracy, stale_epochs = [], None, -1.0, 0
     train_seconds, train_images = 0.0, 0
@@ -149,7 +152,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
             file=sys.stdout,
             disable=None if config.progress else True,  # None: only on a terminal
             leave=False,
-        ) as bar:
+        ) as bar, writer.as_default():
             start = time.perf_counter()
             loss, accuracy = trainer.train_epoch(splits.train(epoch), bar, train_cfg.log_every_steps)
             seconds = time.perf_counter() - start
@@ -157,6 +160,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
         train_seconds += seconds
         train_images += splits.num_train
         history.append(dict(zip(HISTORY_FIELDS, (epoch, loss, accuracy, val_loss, val_accuracy))))
+        summaries.log_epoch(writer, history[-1], optimizer.learning_rate)
         log.info(
             "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%.1f s, %.0f images/s)",
             epoch, train_cfg.epochs, loss, accuracy, val_loss, val_accuracy, seconds, splits.num_train / seconds,
@@ -186,7 +190,18 @@ def train_and_evaluate(config: Config, workdir) -> dict:
         "params": model.count_params(),
     }
     (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    _draw_pictures(config, workdir, model, splits, history, writer)
     return metrics
+
+
+def _draw_pictures(config, workdir, model, splits, history, writer):
+    """The run's pictures as PNGs (report.plots) and as TensorBoard images (logger=tensorboard)."""
+    if config.report.plots or config.logger == Logger.tensorboard:
+        figures = report.make_figures(model, splits.test, history, splits.class_names)
+        if config.report.plots:
+            report.save_figures(figures, workdir)
+        summaries.log_figures(writer, figures)
+    writer.close()
 
 
 def _write_history(path, history):
