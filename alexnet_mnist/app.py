@@ -1,11 +1,17 @@
-"""`python -m alexnet_mnist`: the Hydra command line, a thin layer that runs the chosen `mode`."""
+"""`python -m alexnet_mnist`: the Hydra command line, a thin layer that runs the chosen `mode`.
+
+The work of each mode is in alexnet_mnist.modes; the Hydra callbacks in alexnet_mnist.callbacks add
+the sweep summary.
+"""
 
 import logging
+import math
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from alexnet_mnist.config import Mode, check_ranges, register_schemas
@@ -18,13 +24,15 @@ register_schemas()
 
 @hydra.main(version_base="1.3", config_path="pkg://alexnet_mnist.conf", config_name="config")
 def main(cfg: DictConfig):
-    """Run `cfg.mode` (train by default); returns its validation accuracy for sweepers."""
+    """Run `cfg.mode` (train by default); returns its validation accuracy for sweepers (NaN for a
+    failed sweep job)."""
     verbose = cfg.verbose
     if not verbose:
         # TFDS reports every file it opens, and its own deprecations, through absl.
         logging.getLogger("absl").setLevel(logging.ERROR)
+    hydra_config = HydraConfig.get()
     try:
-        config, workdir = _resolve(cfg)
+        config, workdir = _resolve(cfg, hydra_config.runtime.output_dir)
         check_ranges(config)
         from alexnet_mnist import modes  # TensorFlow's work starts here
 
@@ -33,19 +41,27 @@ def main(cfg: DictConfig):
             Mode.ensemble: modes.assemble,
             Mode.export: modes.export_checkpoint,
             Mode.predict: modes.classify,
+            Mode.report: modes.report,
         }[config.mode]
         return run_mode(config, workdir)
-    except UserError as error:
-        if verbose:
-            raise
-        log.error("%s", error)
-        sys.exit(1)
+    except Exception as error:
+        if hydra_config.mode == RunMode.MULTIRUN:
+            # Hydra ends a sweep at the first job that raises; logging it instead keeps the others
+            # running. The sweep summary marks this job failed (it wrote no metrics.json), and NaN
+            # is how Optuna is told that a trial failed.
+            traceback = verbose or not isinstance(error, UserError)
+            log.error("job %s failed: %s", hydra_config.job.num, error, exc_info=traceback)
+            return math.nan
+        if isinstance(error, UserError) and not verbose:
+            log.error("%s", error)
+            sys.exit(1)
+        raise
 
 
-def _resolve(cfg):
+def _resolve(cfg, output_dir):
     """The typed config and the directory to work in; `resume=DIR` continues DIR's own run."""
     if cfg.resume is None:
-        return OmegaConf.to_object(cfg), HydraConfig.get().runtime.output_dir
+        return OmegaConf.to_object(cfg), output_dir
     run_config = Path(cfg.resume) / ".hydra" / "config.yaml"
     if not run_config.is_file():
         raise UserError(f"resume={cfg.resume}: not a run directory (no {run_config})")

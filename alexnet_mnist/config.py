@@ -87,6 +87,7 @@ class Mode(str, Enum):
     ensemble = "ensemble"  # combine the models of earlier runs (ensemble.runs) without retraining
     export = "export"  # export `checkpoint` to TFLite and verify the file
     predict = "predict"  # classify `inputs` with `checkpoint`
+    report = "report"  # draw the pictures of the saved run in `checkpoint`
 
 
 class Combine(str, Enum):
@@ -119,6 +120,16 @@ class PredictConfig:
     invert: bool = False  # images with dark digits on a light background
 
 
+class Logger(str, Enum):
+    none = "none"
+    tensorboard = "tensorboard"  # tf.summary events under the run directory
+
+
+@dataclass
+class ReportConfig:
+    plots: bool = True  # curves, confusion, samples and errors PNGs in the run directory
+
+
 @dataclass
 class RuntimeConfig:
     intra_op_threads: int = 0  # 0: TensorFlow's choice (all cores)
@@ -134,6 +145,8 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     precision: Precision = Precision.float32
     resume: Optional[str] = None  # a run directory to continue in (sets train.resume)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    logger: Logger = Logger.none
     seed: int = 0
     deterministic: bool = False
     progress: bool = True

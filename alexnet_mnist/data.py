@@ -77,17 +77,22 @@ def make_splits(
     val_idx, train_idx = order[:num_val], order[num_val:]
     train_idx, val_idx = train_idx[:train_examples], val_idx[:eval_examples]
 
-    test_images, test_labels, _ = load(name, "test", data_dir, download)
-    test_idx = np.arange(len(test_labels))[:eval_examples]
+    test, _ = make_test_split(name, batch_size=eval_batch_size, data_dir=data_dir, download=download, examples=eval_examples)
     return Splits(
         train_images=tf.constant(images[train_idx]),
         train_labels=tf.constant(labels[train_idx]),
         val=_batched(images, labels, eval_batch_size, val_idx),
-        test=_batched(test_images, test_labels, eval_batch_size, test_idx),
+        test=test,
         class_names=list(class_names),
         batch_size=batch_size,
         seed=seed,
     )
+
+
+def make_test_split(name, *, batch_size, data_dir=None, download=False, examples=None):
+    """The first `examples` (default all) of the test split, batched in their fixed order, and the class names."""
+    images, labels, class_names = load(name, "test", data_dir, download)
+    return _batched(images, labels, batch_size, np.arange(len(labels))[:examples]), list(class_names)
 
 
 def _batched(images, labels, batch_size, order):

@@ -6,7 +6,10 @@ Each function returns the number a Hydra sweeper optimizes (a validation accurac
 import logging
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from alexnet_mnist import artifacts, ensemble, export, predict
+from alexnet_mnist import report as report_module
 from alexnet_mnist.config import Config
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.train import make_splits, train_and_evaluate
@@ -63,3 +66,25 @@ def _export(config, keras_path):
     splits = make_splits(config)
     representative = splits.train(0).take(export.REPRESENTATIVE_BATCHES).map(lambda images, labels: images)
     export.export_model(keras_path, quantization, splits.test, representative)
+
+
+def report(config: Config, workdir):
+    """mode=report checkpoint=DIR: draw the pictures of the saved run in DIR, into DIR.
+
+    The test images are those the run was evaluated on: its dataset and eval_examples come from
+    DIR/.hydra/config.yaml when present; where the data live (data_dir, download) from this command.
+    """
+    run_dir = Path(_checkpoint(config))
+    if not (run_dir / "model.keras").is_file() or not (run_dir / "history.csv").is_file():
+        raise UserError(f"checkpoint={config.checkpoint} holds no model.keras and history.csv of a finished run")
+    saved = run_dir / ".hydra" / "config.yaml"
+    run_data = OmegaConf.load(saved).data if saved.is_file() else config.data
+    paths = report_module.report_saved_run(
+        run_dir,
+        run_data.name,
+        eval_examples=run_data.eval_examples,
+        eval_batch_size=config.train.eval_batch_size,
+        data_dir=config.data.data_dir,
+        download=config.data.download,
+    )
+    log.info("wrote %s", ", ".join(str(path) for path in paths))

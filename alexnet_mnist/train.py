@@ -11,10 +11,10 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 from tqdm import tqdm
 
-from alexnet_mnist import data
-from alexnet_mnist.config import Config
-from alexnet_mnist.errors import UserError
+from alexnet_mnist import data, report, summaries
 from alexnet_mnist.artifacts import MODEL_FILE, save_model
+from alexnet_mnist.config import Config, Logger
+from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import read_csv, write_csv, write_json
 from alexnet_mnist.models import build_model
 
@@ -196,8 +196,9 @@ def train_and_evaluate(config: Config, workdir) -> dict:
     if train_cfg.resume:
         state.restore(fallback=train_cfg.resume_fallback)
 
+    writer = summaries.create_writer(workdir, config.logger == Logger.tensorboard)
     try:
-        _fit(config, splits, trainer, state)
+        _fit(config, splits, trainer, state, writer)
     except NonFiniteLoss:
         if state.best.latest_checkpoint:
             state.restore_best()
@@ -221,10 +222,21 @@ def train_and_evaluate(config: Config, workdir) -> dict:
         "params": model.count_params(),
     }
     write_json(workdir / "metrics.json", metrics)
+    _draw_pictures(config, workdir, model, splits, state.history, writer)
     return metrics
 
 
-def _fit(config, splits, trainer, state):
+def _draw_pictures(config, workdir, model, splits, history, writer):
+    """The run's pictures as PNGs (report.plots) and as TensorBoard images (logger=tensorboard)."""
+    if config.report.plots or config.logger == Logger.tensorboard:
+        figures = report.make_figures(model, splits.test, history, splits.class_names)
+        if config.report.plots:
+            report.save_figures(figures, workdir)
+        summaries.log_figures(writer, figures)
+    writer.close()
+
+
+def _fit(config, splits, trainer, state, writer):
     """The epochs of a run from where `state` stands, with progress, checkpoints, early stopping."""
     train_cfg = config.train
     stop = False
@@ -239,15 +251,17 @@ def _fit(config, splits, trainer, state):
             file=sys.stdout,
             disable=None if config.progress else True,  # None: only on a terminal
             leave=False,
-        ) as bar:
+        ) as bar, writer.as_default():
             if state.step == 0:
                 trainer.reset_train_metrics()
             shown = previous = int(state.step)
             for done in trainer.train_epoch(splits.train(epoch), previous, splits.steps_per_epoch):
                 state.step.assign(done)
                 if done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch:
+                    results = trainer.train_results()
                     bar.update(done - shown)
-                    bar.set_postfix(trainer.train_results())
+                    bar.set_postfix(results)
+                    summaries.log_step(trainer.optimizer.iterations, *results.values(), trainer.optimizer.learning_rate)
                     shown = done
                 every = train_cfg.checkpoint_every_steps
                 if every and done // every > previous // every and done < splits.steps_per_epoch:
@@ -260,8 +274,10 @@ def _fit(config, splits, trainer, state):
             "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%.1f s, %.0f images/s)",
             epoch, train_cfg.epochs, loss, accuracy, val_loss, val_accuracy, seconds, splits.num_train / seconds,
         )
+        row = dict(zip(HISTORY_FIELDS, (epoch, loss, accuracy, val_loss, val_accuracy)))
+        summaries.log_epoch(writer, row, trainer.optimizer.learning_rate)
         stop = state.end_epoch(
-            dict(zip(HISTORY_FIELDS, (epoch, loss, accuracy, val_loss, val_accuracy))),
+            row,
             seconds,
             splits.num_train,
             train_cfg.early_stopping.patience,
