@@ -54,7 +54,13 @@ def load(name, split, data_dir=None, download=False):
     shape, classes = info.features["image"].shape, info.features["label"].num_classes
     if (shape, classes) != (INPUT_SHAPE, NUM_CLASSES):
         raise UserError(f"data.name={name!r} has {shape} images in {classes} classes; the models need {INPUT_SHAPE} in {NUM_CLASSES}")
-    images, labels = zip(*dataset.batch(10_000).as_numpy_iterator())
+    try:
+        images, labels = zip(*dataset.batch(10_000).as_numpy_iterator())
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        raise UserError(
+            f"dataset {name!r} ({split}) in {info.data_dir} is corrupted: {error.message.splitlines()[0]}; "
+            "prepare it again or restore its files"
+        ) from error
     return np.concatenate(images), np.concatenate(labels), info.features["label"].names
 
 

@@ -1,10 +1,12 @@
 """Resume after a crash, nothing half-written, and clear errors for bad input."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from alexnet_mnist import data
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import atomic_path
 from alexnet_mnist.models import MLP
@@ -126,3 +129,16 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tfds_data_di
     assert (run / "history.csv").read_text() == (tmp_path / "whole" / "history.csv").read_text()
     read = lambda d: __import__("json").loads((d / "metrics.json").read_text())  # noqa: E731
     assert read(run)["test_accuracy"] == read(tmp_path / "whole")["test_accuracy"]
+
+
+@pytest.mark.real_data
+def test_corrupted_dataset_shard_is_named(tfds_data_dir, tmp_path):
+    copy = tmp_path / "mnist" / "3.0.1"
+    shutil.copytree(Path(tfds_data_dir) / "mnist" / "3.0.1", copy)
+    (shard,) = copy.glob("mnist-test.tfrecord-*")
+    content = bytearray(shard.read_bytes())
+    content[len(content) // 2 : len(content) // 2 + 4096] = bytes(4096)  # a damaged stretch of records
+    shard.chmod(0o644)
+    shard.write_bytes(content)
+    with pytest.raises(UserError, match=rf"dataset 'mnist' \(test\) in {copy} is corrupted"):
+        data.load("mnist", "test", data_dir=str(tmp_path))
