@@ -28,8 +28,10 @@ def main(cfg: DictConfig):
     failed sweep job)."""
     verbose = cfg.verbose
     if not verbose:
-        # TFDS reports every file it opens, and its own deprecations, through absl.
+        # TFDS reports every file it opens, and its own deprecations, through absl; TensorFlow
+        # reports the TFLite converter's temporary SavedModel twice (its handler and Hydra's).
         logging.getLogger("absl").setLevel(logging.ERROR)
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)
     hydra_config = HydraConfig.get()
     try:
         config, workdir = _resolve(cfg, hydra_config.runtime.output_dir)

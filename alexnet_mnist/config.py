@@ -41,6 +41,7 @@ class DataConfig:
 
 
 class Precision(str, Enum):
+    auto = "auto"  # mixed_bfloat16 on a CPU that computes bfloat16 natively (no GPU); else float32
     float32 = "float32"
     mixed_bfloat16 = "mixed_bfloat16"  # CPUs with AVX512-BF16/AMX, TPUs, recent GPUs
     mixed_float16 = "mixed_float16"  # GPUs; trains with loss scaling
@@ -143,7 +144,7 @@ class Config:
     optimizer: OptimizerConfig = MISSING
     train: TrainConfig = MISSING
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    precision: Precision = Precision.float32
+    precision: Precision = Precision.auto
     resume: Optional[str] = None  # a run directory to continue in (sets train.resume)
     report: ReportConfig = field(default_factory=ReportConfig)
     logger: Logger = Logger.none

@@ -131,10 +131,31 @@ class Trainer:
         return float(self.eval_loss.result()), float(self.eval_accuracy.result())
 
 
+def resolve_precision(precision):
+    """The dtype policy `precision` names; `auto` is the faster one for training here: mixed
+    bfloat16 on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) when no GPU is visible
+    (1.3-1.6x the float32 rate at the same accuracy, README "Performance"), float32 otherwise."""
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU") or not _cpu_has_native_bfloat16():
+        return "float32"
+    return "mixed_bfloat16"
+
+
+def _cpu_has_native_bfloat16():
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: do not guess
+        return False
+    flags = set(cpuinfo.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def reset_process_state(seed, deterministic, precision="float32"):
     """Set what a run needs, undoing what an earlier run in this process set (Hydra multirun jobs
-    share the process)."""
+    share the process). Returns the dtype policy's name (`precision` resolved)."""
     keras.backend.clear_session()
+    precision = resolve_precision(precision)
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(seed)
     if deterministic:
@@ -142,6 +163,7 @@ def reset_process_state(seed, deterministic, precision="float32"):
     else:
         # TensorFlow exports only the switch on; its counterpart lives beside it.
         tf_config.disable_op_determinism()
+    return precision
 
 
 def make_splits(config: Config) -> data.Splits:
@@ -170,7 +192,8 @@ def train_and_evaluate(config: Config, workdir) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     train_cfg = config.train
     set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
-    reset_process_state(config.seed, config.deterministic, config.precision.value)
+    precision = reset_process_state(config.seed, config.deterministic, config.precision.value)
+    log.info("precision %s", precision)
 
     splits = make_splits(config)
     strategy = tf.distribute.get_strategy()
@@ -182,7 +205,7 @@ def train_and_evaluate(config: Config, workdir) -> dict:
             config.optimizer.momentum,
             schedule=config.optimizer.schedule.value,
             decay_steps=train_cfg.epochs * splits.steps_per_epoch,
-            loss_scaling=config.precision.value == "mixed_float16",
+            loss_scaling=precision == "mixed_float16",
         )
     model.summary(print_fn=lambda text, **_: log.info("\n%s", text))
     trainer = Trainer(

