@@ -4,8 +4,11 @@
 
 For each model (MLP, AlexNet) and precision (float32, mixed_bfloat16), both contenders train the same
 model class on the same tf.data pipeline with the same batch size and optimizer. After a warm-up
-window each, their timed windows alternate A B A B; a figure is the median over windows. Needs the
-prepared MNIST (TFDS_DATA_DIR). `--write` also writes benchmarks/RESULTS.md.
+window each, their timed windows alternate A B A B; a figure is the median over windows. A window
+is timed from its first step to its last, as in the middle of an epoch: each `fit()` call also
+makes and drops a dataset iterator, and dropping one waits for tf.data's autotuning thread, whose
+sleep doubles from 10 ms (so a whole call lasts 1.27, 2.55, 5.11 or 10.23 s here, whatever the
+steps took). Needs the prepared MNIST (TFDS_DATA_DIR). `--write` also writes benchmarks/RESULTS.md.
 """
 
 import argparse
@@ -35,14 +38,26 @@ def project_loop(model_name, precision, dataset, steps_per_execution):
     iterator = iter(dataset)
 
     def window(steps):
-        done = 0
+        """Seconds for `steps` train steps."""
+        start, done = time.perf_counter(), 0
         while done < steps:
             chunk = min(steps_per_execution, steps - done)
             trainer.train_steps(iterator, tf.constant(chunk))
             done += chunk
         float(trainer.train_loss.result())  # wait for the last step
+        return time.perf_counter() - start
 
     return window
+
+
+class Stopwatch(keras.callbacks.Callback):
+    """Seconds from the start of `fit()`'s first step to the end of its last."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):  # Keras has fetched the logs: the steps are done
+        self.seconds = time.perf_counter() - self.start
 
 
 def keras_fit(model_name, precision, dataset, _):
@@ -55,7 +70,10 @@ def keras_fit(model_name, precision, dataset, _):
     )
 
     def window(steps):
-        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+        """Seconds for `steps` train steps."""
+        stopwatch = Stopwatch()
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=[stopwatch])
+        return stopwatch.seconds
 
     return window
 
@@ -67,9 +85,7 @@ def time_pair(contenders, steps, windows):
     rates = {name: [] for name in contenders}
     for _ in range(windows):
         for name, window in contenders.items():
-            start = time.perf_counter()
-            window(steps)
-            rates[name].append(steps * BATCH / (time.perf_counter() - start))
+            rates[name].append(steps * BATCH / window(steps))
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
@@ -94,7 +110,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="also write benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run: tiny windows, MLP only")
-    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--steps-per-execution", type=int, default=20)
     args = parser.parse_args()
 
