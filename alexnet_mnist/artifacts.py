@@ -7,6 +7,7 @@ import keras
 
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import atomic_path
+from alexnet_mnist.models.base import preserved_dtype_policy
 
 MODEL_FILE = "model.keras"
 
@@ -59,12 +60,9 @@ def float32_copy(model: keras.Model) -> keras.Model:
     if all(layer.compute_dtype == "float32" for layer in model._flatten_layers()):
         return model
     config = _with_float32_dtypes(keras.saving.serialize_keras_object(model))
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
+    with preserved_dtype_policy():
+        keras.mixed_precision.set_global_policy("float32")
         twin = keras.saving.deserialize_keras_object(config)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     twin.set_weights(model.get_weights())
     return twin
 

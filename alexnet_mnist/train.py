@@ -17,6 +17,7 @@ from alexnet_mnist.config import Config, Logger
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import read_csv, write_csv, write_json
 from alexnet_mnist.models import build_model
+from alexnet_mnist.models.base import preserved_dtype_policy
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,13 @@ def train_and_evaluate(config: Config, workdir) -> dict:
 
     With `config.train.resume`, a run directory that holds checkpoints continues from the latest
     one: weights, optimizer, metrics and position within the epoch, early-stopping state, history.
+    The caller's global dtype policy is back in place when this returns.
     """
-    workdir = Path(workdir)
+    with preserved_dtype_policy():
+        return _train_and_evaluate(config, Path(workdir))
+
+
+def _train_and_evaluate(config: Config, workdir: Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     train_cfg = config.train
     set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)

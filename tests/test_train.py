@@ -78,7 +78,8 @@ def test_mixed_bfloat16_training_saves_a_float32_model(mock_mnist, tmp_path):
     config = make_config("model=alexnet", "debug=smoke", "progress=false", "precision=mixed_bfloat16")
     metrics = train_and_evaluate(config, tmp_path)
     assert metrics["params"] == 7_703_242
-    keras.mixed_precision.set_global_policy("float32")  # as in the fresh process that loads it
+    # The policy is process-wide: the run leaves the caller's in place.
+    assert keras.mixed_precision.global_policy().name == "float32"
     model = keras.models.load_model(tmp_path / "model.keras")
     assert {layer.compute_dtype for layer in model.layers} == {"float32"}
     assert {weight.dtype for weight in model.weights} == {"float32"}

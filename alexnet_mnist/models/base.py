@@ -1,5 +1,7 @@
 """What every model of the package shares: its input, its output and how it is built."""
 
+import contextlib
+
 import keras
 
 INPUT_SHAPE = (28, 28, 1)
@@ -18,3 +20,14 @@ class ImageClassifier(keras.Model):
         # symbolically so every layer builds itself with the right input shape.
         self.call(keras.KerasTensor(input_shape))
         super().build(input_shape)
+
+
+@contextlib.contextmanager
+def preserved_dtype_policy():
+    """Put Keras's global dtype policy back as it was on leaving: it is process-wide, and models
+    built later (the caller's own too) take it."""
+    previous = keras.mixed_precision.global_policy()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
