@@ -33,8 +33,22 @@ class Splits:
 
     def train(self, epoch: int) -> tf.data.Dataset:
         """The training batches of `epoch`: a shuffle that depends only on (seed, epoch)."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.num_train)
-        return _batched(self.train_images, self.train_labels, self.batch_size, order)
+        return _batched(self.train_images, self.train_labels, self.batch_size, self._order(epoch))
+
+    def train_chunks(self, epoch: int, first_step: int, steps_per_chunk: int) -> tf.data.Dataset:
+        """The batches of `train(epoch)` from batch `first_step` on, stacked `steps_per_chunk` at a
+        time (`[k, batch, 28, 28, 1]` images, `[k, batch]` labels), so that one element feeds k
+        train steps. A smaller last batch of the epoch comes alone."""
+        order = self._order(epoch)
+        full = self.num_train // self.batch_size
+        batches = order[: full * self.batch_size].reshape(full, self.batch_size)
+        chunks = tf.data.Dataset.from_tensor_slices(batches[first_step:]).batch(steps_per_chunk)
+        if self.num_train % self.batch_size:
+            chunks = chunks.concatenate(tf.data.Dataset.from_tensors(order[None, full * self.batch_size :]))
+        return _gathered(self.train_images, self.train_labels, chunks)
+
+    def _order(self, epoch):
+        return np.random.default_rng([self.seed, epoch]).permutation(self.num_train)
 
 
 def load(name, split, data_dir=None, download=False):
@@ -102,7 +116,12 @@ def make_test_split(name, *, batch_size, data_dir=None, download=False, examples
 
 
 def _batched(images, labels, batch_size, order):
-    """Batches of (float32 images in [0, 1], labels) in the given index order.
+    """Batches of (float32 images in [0, 1], labels) in the given index order."""
+    return _gathered(images, labels, tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+
+
+def _gathered(images, labels, indices):
+    """(float32 images in [0, 1], labels) at each element of `indices`, a dataset of index arrays.
 
     Gathering whole batches by index from the in-memory arrays, and scaling after batching, keeps
     the per-element work of tf.data off the hot path.
@@ -112,9 +131,4 @@ def _batched(images, labels, batch_size, order):
     def gather(idx):
         return tf.cast(tf.gather(images, idx), tf.float32) / 255.0, tf.gather(labels, idx)
 
-    return (
-        tf.data.Dataset.from_tensor_slices(order)
-        .batch(batch_size)
-        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)

@@ -52,7 +52,7 @@ class Trainer:
     variables and metrics, so reading a metric is the single point where Python waits for them.
     """
 
-    def __init__(self, model, optimizer, *, steps_per_execution=1, run_eagerly=False, jit_compile=False):
+    def __init__(self, model, optimizer, *, run_eagerly=False, jit_compile=False):
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
@@ -60,14 +60,13 @@ class Trainer:
         self.train_accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
         self.eval_loss = keras.metrics.Mean("val_loss")
         self.eval_accuracy = keras.metrics.SparseCategoricalAccuracy("val_accuracy")
-        self.steps_per_execution = steps_per_execution
         self.train_step = self._train_step
         self.train_steps = self._train_steps
         self.eval_step = self._eval_step
         if not run_eagerly:
             self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
-            # The loop pulls from a dataset iterator, which XLA cannot compile: only its step is.
-            self.train_steps = tf.function(self._train_steps)
+            # One trace for chunks of any length and batch size (an epoch's last ones are smaller).
+            self.train_steps = tf.function(self._train_steps, reduce_retracing=True)
             self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile)
 
     def _train_step(self, images, labels):
@@ -85,11 +84,12 @@ class Trainer:
         self.train_accuracy.update_state(labels, logits)
         return loss
 
-    def _train_steps(self, iterator, steps):
-        """Up to `steps` train steps; returns how many ran before a loss turned NaN or infinite."""
+    def _train_steps(self, images, labels):
+        """A train step per batch of a chunk (`[k, batch, ...]` images and labels); returns how many
+        ran before a loss turned NaN or infinite."""
         ran, finite = tf.constant(0), tf.constant(True)
-        while finite and ran < steps:
-            finite = tf.math.is_finite(self.train_step(*next(iterator)))
+        while finite and ran < tf.shape(labels)[0]:
+            finite = tf.math.is_finite(self.train_step(images[ran], labels[ran]))
             ran += 1
         return ran if finite else ran - 1
 
@@ -110,17 +110,15 @@ class Trainer:
         """The epoch's running mean loss and accuracy so far (waits for the steps in flight)."""
         return {metric.name: float(metric.result()) for metric in self.train_metrics}
 
-    def train_epoch(self, dataset, first_step, steps):
-        """Run steps `first_step`..`steps` of an epoch over `dataset`, `steps_per_execution` at a
-        time, yielding the number of steps done after each call. Raises `NonFiniteLoss`."""
-        iterator = iter(dataset.skip(first_step))
+    def train_epoch(self, chunks, first_step):
+        """Train on every chunk of stacked batches in `chunks` (`Splits.train_chunks`), one call
+        each, yielding the number of steps done in the epoch after each. Raises `NonFiniteLoss`."""
         done = first_step
-        while done < steps:
-            chunk = min(self.steps_per_execution, steps - done)
-            finite_steps = int(self.train_steps(iterator, tf.constant(chunk)))
-            if finite_steps < chunk:
+        for images, labels in chunks:
+            steps = int(labels.shape[0])
+            if int(self.train_steps(images, labels)) < steps:
                 raise NonFiniteLoss(int(self.optimizer.iterations))
-            done += chunk
+            done += steps
             yield done
 
     def evaluate(self, dataset):
@@ -217,7 +215,6 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
     trainer = Trainer(
         model,
         optimizer,
-        steps_per_execution=train_cfg.steps_per_execution,
         run_eagerly=train_cfg.run_eagerly,
         jit_compile=train_cfg.jit_compile,
     )
@@ -284,7 +281,8 @@ def _fit(config, splits, trainer, state, writer):
             if state.step == 0:
                 trainer.reset_train_metrics()
             shown = previous = int(state.step)
-            for done in trainer.train_epoch(splits.train(epoch), previous, splits.steps_per_epoch):
+            chunks = splits.train_chunks(epoch, previous, train_cfg.steps_per_execution)
+            for done in trainer.train_epoch(chunks, previous):
                 state.step.assign(done)
                 if done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch:
                     results = trainer.train_results()

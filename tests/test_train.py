@@ -33,6 +33,20 @@ def test_splits_carve_validation_from_train_by_seed(mock_mnist):
     np.testing.assert_array_equal(np.sort(epoch1), np.sort(a.train_labels))
 
 
+def test_train_chunks_stack_the_epochs_batches_from_any_step(mock_mnist):
+    splits = data.make_splits("mnist", batch_size=32, eval_batch_size=50, val_fraction=0.25, seed=3)
+    batches = list(splits.train(1))  # 150 examples: 4 batches of 32 and one of 22
+    chunks = list(splits.train_chunks(1, first_step=1, steps_per_chunk=2))
+    assert [tuple(images.shape) for images, _ in chunks] == [(2, 32, 28, 28, 1), (1, 32, 28, 28, 1), (1, 22, 28, 28, 1)]
+    np.testing.assert_array_equal(
+        np.concatenate([np.reshape(images, (-1, 28, 28, 1)) for images, _ in chunks]),
+        np.concatenate([images for images, _ in batches[1:]]),
+    )
+    np.testing.assert_array_equal(
+        np.concatenate([np.ravel(labels) for _, labels in chunks]), np.concatenate([y for _, y in batches[1:]])
+    )
+
+
 @pytest.mark.parametrize("eager", [False, True], ids=["tf_function", "run_eagerly"])
 def test_one_epoch_on_mock_data_writes_the_run_files(mock_mnist, tmp_path, eager):
     config = make_config(*SMOKE, f"train.run_eagerly={eager}", "train.batch_size=50")
