@@ -43,7 +43,7 @@ def project_loop(model_name, precision, splits, steps_per_execution):
         while done < steps:
             chunk_images, labels = next(iterator)
             trainer.train_steps(chunk_images, labels)
-            done, images = done + labels.shape[0], images + labels.shape[0] * labels.shape[1]
+            done, images = done + labels.shape[0], images + labels.shape.num_elements()
         float(trainer.train_loss.result())  # wait for the last step
         return time.perf_counter() - start, images
 
@@ -98,7 +98,7 @@ def pipeline_rate(splits, steps_per_execution, epochs=3):
     for epoch in range(epochs):
         start, images = time.perf_counter(), 0
         for _, labels in splits.train_chunks(epoch, 0, steps_per_execution):
-            images += int(tf.size(labels))
+            images += labels.shape.num_elements()
         rates.append(images / (time.perf_counter() - start))
     return statistics.median(rates)
 
