@@ -1,4 +1,4 @@
-"""The throughput benchmark runs end to end (a smoke run: its figures are not judged here)."""
+"""The benchmarks run end to end (smoke runs: their figures are not judged here)."""
 
 import re
 import subprocess
@@ -9,14 +9,30 @@ import pytest
 from conftest import REPO
 
 
-@pytest.mark.real_data
-def test_benchmark_smoke_run_prints_its_table(tfds_data_dir):
+def smoke_run(script):
+    """stdout of `benchmarks/<script> --smoke`, which must succeed."""
     result = subprocess.run(
-        [sys.executable, "benchmarks/train_throughput.py", "--smoke"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        [sys.executable, f"benchmarks/{script}", "--smoke"], cwd=REPO, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
-    rows = re.findall(r"^\| mlp \| (float32|mixed_bfloat16) \| ([\d,]+) \| ([\d,]+) \|", result.stdout, re.M)
+    return result.stdout
+
+
+@pytest.mark.real_data
+def test_benchmark_smoke_run_prints_its_table(tfds_data_dir):
+    stdout = smoke_run("train_throughput.py")
+    rows = re.findall(r"^\| mlp \| (float32|mixed_bfloat16) \| ([\d,]+) \| ([\d,]+) \|", stdout, re.M)
     assert [precision for precision, _, _ in rows] == ["float32", "mixed_bfloat16"]
     assert all(int(loop.replace(",", "")) > 0 and int(fit.replace(",", "")) > 0 for _, loop, fit in rows)
-    assert "Input pipeline alone:" in result.stdout and "TensorFlow 2." in result.stdout
+    assert "Input pipeline alone:" in stdout and "TensorFlow 2." in stdout
+
+
+@pytest.mark.real_data
+def test_op_profile_smoke_run_sums_kernels_by_kind(tfds_data_dir):
+    stdout = smoke_run("op_profile.py")
+    header = re.search(r"^\| kernels \| (.*) \|$", stdout, re.M).group(1).split(" | ")
+    assert header == ["loop float32", "fit float32", "loop mixed_bfloat16", "fit mixed_bfloat16"]
+    matmul = re.search(r"^\| dense \(matmul\) \| (.*) \|$", stdout, re.M).group(1).split(" | ")
+    assert all(float(ms) > 0 for ms in matmul)  # the MLP's kernels were found in every profile
+    busy = re.search(r"^\| busy share of the span \| (.*) \|$", stdout, re.M).group(1).split(" | ")
+    assert all(0 < float(share.rstrip("%")) <= 100 for share in busy)
