@@ -22,7 +22,9 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2
 from alexnet_mnist import data
 from train_throughput import BATCH, PRECISIONS, keras_fit, project_loop
 
-# Kernel kind -> group, tried in order on the op type (oneDNN's are named _MklNative...).
+# Kernel kind -> group, tried in order on the op type (oneDNN's are named _MklNative...). The
+# first DOT_PRODUCTS groups are the convolutions and matrix products, which bfloat16 can speed up.
+DOT_PRODUCTS = 4
 GROUPS = (
     ("Conv2DBackpropFilter", "conv backward, filters"),
     ("Conv2DBackpropInput", "conv backward, inputs"),
@@ -34,7 +36,7 @@ GROUPS = (
 )
 OPTIMIZER = "optimizer (Adam)"
 OTHER = "other (pooling, ReLU, dropout, loss, metrics)"
-DOT_PRODUCT_GROUPS = {"conv backward, filters", "conv backward, inputs", "conv forward", "dense (matmul)"}
+TABLE_ROWS = [group for _, group in GROUPS] + [OPTIMIZER, OTHER]
 # Events on the compute threads that are not kernels: the function and loop ops around them, and
 # the thread pool's own bookkeeping.
 NOT_KERNELS = {"Process", "Run", "Record", "StartRegion", "StopRegion", "While", "StatefulPartitionedCall",
@@ -61,6 +63,12 @@ def kernel_events(logdir):
                 if op_name and op_type not in NOT_KERNELS and not op_type.lstrip().startswith("__"):
                     start = line.timestamp_ns + event.offset_ps / 1e3
                     yield op_name, op_type, start, start + event.duration_ps / 1e3
+
+
+def dot_products_and_rest(ms):
+    """Milliseconds of a profile's convolutions and matmuls, and of everything else."""
+    dot = sum(ms[group] for _, group in GROUPS[:DOT_PRODUCTS])
+    return dot, sum(ms.values()) - dot
 
 
 def busy_share(intervals):
@@ -110,7 +118,6 @@ def main():
 
 def render(model_name, columns):
     keys = list(columns)
-    groups = [group for _, group in GROUPS] + [OPTIMIZER, OTHER]
     lines = [
         f"# Where the time of a training step goes: {model_name}",
         "",
@@ -121,22 +128,20 @@ def render(model_name, columns):
         "| kernels | " + " | ".join(f"{name} {precision}" for precision, name in keys) + " |",
         "|---|" + "---:|" * len(keys),
     ]
-    for group in groups:
+    for group in TABLE_ROWS:
         if not any(columns[key][0][group] for key in keys):
             continue
         lines.append(f"| {group} | " + " | ".join(f"{columns[key][0][group]:.1f}" for key in keys) + " |")
     lines.append("| **all kernels** | " + " | ".join(f"{sum(columns[k][0].values()):.1f}" for k in keys) + " |")
     lines.append("| busy share of the span | " + " | ".join(f"{columns[k][1]:.1%}" for k in keys) + " |")
-    fp32, bf16 = columns[("float32", "loop")][0], columns[("mixed_bfloat16", "loop")][0]
-    dot = sum(fp32[group] for group in DOT_PRODUCT_GROUPS)
-    rest = sum(fp32.values()) - dot
+    dot, rest = dot_products_and_rest(columns[("float32", "loop")][0])
+    bf16_dot, bf16_rest = dot_products_and_rest(columns[("mixed_bfloat16", "loop")][0])
     lines += [
         "",
-        f"Loop kernel time, float32 over bfloat16: {sum(fp32.values()) / sum(bf16.values()):.2f}× "
-        f"(convolutions and matmuls {dot / sum(bf16[g] for g in DOT_PRODUCT_GROUPS):.2f}×, the rest "
-        f"{rest / (sum(bf16.values()) - sum(bf16[g] for g in DOT_PRODUCT_GROUPS)):.2f}×).",
+        f"Loop kernel time, float32 over bfloat16: {(dot + rest) / (bf16_dot + bf16_rest):.2f}× "
+        f"(convolutions and matmuls {dot / bf16_dot:.2f}×, the rest {rest / bf16_rest:.2f}×).",
         f"Bound without AMX: convolutions and matmuls 2× faster, the rest as in float32, no casts: "
-        f"{sum(fp32.values()) / (dot / 2 + rest):.2f}×.",
+        f"{(dot + rest) / (dot / 2 + rest):.2f}×.",
         "",
     ]
     return "\n".join(lines)
