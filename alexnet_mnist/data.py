@@ -131,4 +131,13 @@ def _gathered(images, labels, indices):
     def gather(idx):
         return tf.cast(tf.gather(images, idx), tf.float32) / 255.0, tf.gather(labels, idx)
 
-    return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    batches = indices.map(gather, num_parallel_calls=PARALLEL_BATCHES, deterministic=True).prefetch(PARALLEL_BATCHES)
+    return batches.with_options(FIXED_PARALLELISM)
+
+
+# Dropping an autotuned iterator waits for tf.data's autotuning thread, whose sleep doubles up to 60 s,
+# and every epoch and evaluation drops one: with autotuning off there is no such thread. Two batches
+# gathered at once keep the pipeline hundreds of times faster than training (benchmarks/RESULTS.md).
+PARALLEL_BATCHES = 2
+FIXED_PARALLELISM = tf.data.Options()
+FIXED_PARALLELISM.autotune.enabled = False

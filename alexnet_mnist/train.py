@@ -17,7 +17,7 @@ from alexnet_mnist.config import Config, Logger
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import read_csv, write_csv, write_json
 from alexnet_mnist.models import build_model
-from alexnet_mnist.models.base import preserved_dtype_policy
+from alexnet_mnist.models.base import INPUT_SHAPE, preserved_dtype_policy
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,10 @@ OPTIMIZERS = {
     "rmsprop": lambda lr, momentum: keras.optimizers.RMSprop(learning_rate=lr, momentum=momentum),
 }
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+# Wall times are kept apart from history.csv, which deterministic runs reproduce byte for byte.
+TIMING_FIELDS = ("epoch", "train_seconds", "eval_seconds", "epoch_seconds")
+# metrics.json reports the wall time until validation accuracy first reached each of these.
+VAL_ACCURACY_MILESTONES = (0.99, 0.995)
 
 
 def build_optimizer(name, lr, momentum=0.0, schedule="constant", decay_steps=None, loss_scaling=False):
@@ -64,10 +68,20 @@ class Trainer:
         self.train_steps = self._train_steps
         self.eval_step = self._eval_step
         if not run_eagerly:
-            self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
-            # One trace for chunks of any length and batch size (an epoch's last ones are smaller).
-            self.train_steps = tf.function(self._train_steps, reduce_retracing=True)
-            self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile)
+            # One trace each, for chunks of any length and batches of any size (an epoch's last
+            # ones are smaller), so that `warm_up` leaves nothing to trace for the epochs.
+            batch = (tf.TensorSpec([None, *INPUT_SHAPE], tf.float32), tf.TensorSpec([None], tf.int64))
+            chunk = (tf.TensorSpec([None, None, *INPUT_SHAPE], tf.float32), tf.TensorSpec([None, None], tf.int64))
+            self.train_step = tf.function(self._train_step, jit_compile=jit_compile, input_signature=batch)
+            self.train_steps = tf.function(self._train_steps, input_signature=chunk)
+            self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile, input_signature=batch)
+
+    def warm_up(self):
+        """Trace and run the steps once, so that the first epoch does not pay for tracing and graph
+        optimization: training on an empty chunk (no step is taken), evaluating one blank image
+        (`evaluate` resets its metrics)."""
+        self.train_steps(tf.zeros([0, 1, *INPUT_SHAPE]), tf.zeros([0, 1], tf.int64))
+        self.eval_step(tf.zeros([1, *INPUT_SHAPE]), tf.zeros([1], tf.int64))
 
     def _train_step(self, images, labels):
         with tf.GradientTape() as tape:
@@ -221,6 +235,9 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
     state = RunState(workdir, trainer, train_cfg.checkpoints_to_keep)
     if train_cfg.resume:
         state.restore(fallback=train_cfg.resume_fallback)
+    start = time.perf_counter()
+    trainer.warm_up()
+    log.info("traced the train and evaluation steps in %.1f s", time.perf_counter() - start)
 
     writer = summaries.create_writer(workdir, config.logger == Logger.tensorboard)
     try:
@@ -246,6 +263,7 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
         "train_seconds": float(state.train_seconds),
         "train_images_per_second": float(state.train_images) / float(state.train_seconds),
         "params": model.count_params(),
+        **seconds_to_val_accuracy(state.history, state.timing, VAL_ACCURACY_MILESTONES),
     }
     write_json(workdir / "metrics.json", metrics)
     _draw_pictures(config, workdir, model, splits, state.history, writer)
@@ -297,18 +315,15 @@ def _fit(config, splits, trainer, state, writer):
         seconds = time.perf_counter() - start
         loss, accuracy = trainer.train_results().values()
         val_loss, val_accuracy = trainer.evaluate(splits.val)
+        eval_seconds = time.perf_counter() - start - seconds
         log.info(
-            "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%.1f s, %.0f images/s)",
-            epoch, train_cfg.epochs, loss, accuracy, val_loss, val_accuracy, seconds, splits.num_train / seconds,
+            "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%.1f s, %.0f images/s; evaluation %.1f s)",
+            epoch, train_cfg.epochs, loss, accuracy, val_loss, val_accuracy, seconds, splits.num_train / seconds, eval_seconds,
         )
         row = dict(zip(HISTORY_FIELDS, (epoch, loss, accuracy, val_loss, val_accuracy)))
         summaries.log_epoch(writer, row, trainer.optimizer.learning_rate)
-        stop = state.end_epoch(
-            row,
-            seconds,
-            splits.num_train,
-            train_cfg.early_stopping.patience,
-        )
+        stop = state.end_epoch(row, seconds, splits.num_train, train_cfg.early_stopping.patience)
+        state.record_time(epoch, seconds, eval_seconds, time.perf_counter() - start)
         if stop:
             log.info("early stopping: no better val_accuracy for %d epochs", int(state.stale_epochs))
 
@@ -318,7 +333,8 @@ class RunState:
 
     `checkpoints/` holds the latest states (model, optimizer, metrics, counters), written each epoch
     and every `train.checkpoint_every_steps`; `checkpoints/best/` the weights of the best epoch;
-    `history.csv` the finished epochs.
+    `history.csv` the finished epochs, `timing.csv` their wall times (training, evaluation, and the
+    whole epoch with its checkpoint).
     """
 
     def __init__(self, workdir, trainer, checkpoints_to_keep):
@@ -332,6 +348,7 @@ class RunState:
         self.best_val_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_val_accuracy")
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
         self.history = []
+        self.timing = []
         # Keras 3 keeps layers in lists that tf.train.Checkpoint does not see into, so the
         # checkpoints track the variables themselves (in their fixed creation order).
         trainer.optimizer.build(trainer.model.trainable_variables)
@@ -366,6 +383,10 @@ class RunState:
         self.save()
         return bool(self.stale_epochs >= patience)
 
+    def record_time(self, epoch, train_seconds, eval_seconds, epoch_seconds):
+        self.timing.append(dict(zip(TIMING_FIELDS, (epoch, train_seconds, eval_seconds, epoch_seconds))))
+        write_csv(self.workdir / "timing.csv", self.timing, TIMING_FIELDS)
+
     def restore(self, fallback=False):
         """Continue from the latest checkpoint (or, with `fallback`, the newest one that reads)."""
         candidates = list(reversed(self.latest.checkpoints))
@@ -385,14 +406,33 @@ class RunState:
                 log.warning("checkpoint %s cannot be read (%s); trying the one before it", path, type(error).__name__)
         else:
             raise UserError(f"no checkpoint in {self.latest.directory} can be read")
-        self.history = [
-            {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()}
-            for row in read_csv(self.workdir / "history.csv")
-        ][: int(self.epoch)]
+        self.history = _read_epochs(self.workdir / "history.csv", int(self.epoch))
+        self.timing = _read_epochs(self.workdir / "timing.csv", int(self.epoch))
         log.info("resumed from %s: epoch %d, step %d", path, int(self.epoch) + 1, int(self.step))
 
     def restore_best(self):
         self.best.checkpoint.restore(self.best.latest_checkpoint).assert_existing_objects_matched()
+
+
+def seconds_to_val_accuracy(history, timing, milestones):
+    """{"seconds_to_val_accuracy_<m>": wall seconds of the epochs until val_accuracy first reached m,
+    or None} for each milestone m; `history` and `timing` are the rows of history.csv and timing.csv."""
+    results = {}
+    for milestone in milestones:
+        elapsed, results[f"seconds_to_val_accuracy_{milestone}"] = 0.0, None
+        for row, times in zip(history, timing):
+            elapsed += times["epoch_seconds"]
+            if row["val_accuracy"] >= milestone:
+                results[f"seconds_to_val_accuracy_{milestone}"] = elapsed
+                break
+    return results
+
+
+def _read_epochs(path, count):
+    """The first `count` rows of a per-epoch CSV file (none if it is missing), numbers as numbers."""
+    if not path.is_file():
+        return []
+    return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in read_csv(path)][:count]
 
 
 def set_thread_counts(intra_op, inter_op):

@@ -106,3 +106,45 @@ def test_auto_precision_follows_the_cpu(monkeypatch, native_bfloat16, expected):
     assert train.resolve_precision("auto") == expected
     assert train.resolve_precision("float32") == "float32"
     assert make_config(*SMOKE).precision.value == "auto"
+
+
+def test_no_dataset_starts_tf_data_autotuning(mock_mnist):
+    # Dropping an autotuned iterator waits for its autotuning thread (up to 60 s), and every epoch
+    # and evaluation drops one: none of the run's datasets may autotune.
+    splits = data.make_splits("mnist", batch_size=32, eval_batch_size=50, seed=3)
+    for dataset in (splits.train_chunks(1, 0, 4), splits.train(1), splits.val, splits.test):
+        assert dataset.options().autotune.enabled is False
+
+
+def test_epochs_reuse_the_step_traced_before_the_first(mock_mnist):
+    # Chunks of 3 and 1 batches of 32, and a last batch of 22: one trace serves them all.
+    splits = data.make_splits("mnist", batch_size=32, eval_batch_size=50, val_fraction=0.25, seed=3)
+    trainer = train.Trainer(train.build_model("mlp"), train.build_optimizer("adam", 1e-3))
+    trainer.warm_up()
+    assert float(trainer.optimizer.iterations.numpy()) == 0  # the warm-up takes no step
+    for epoch in (1, 2):
+        assert list(trainer.train_epoch(splits.train_chunks(epoch, 0, 3), 0)) == [3, 4, 5]
+        trainer.evaluate(splits.val)
+    assert trainer.train_steps.experimental_get_tracing_count() == 1
+    assert trainer.eval_step.experimental_get_tracing_count() == 1
+
+
+def test_timing_and_time_to_accuracy_are_recorded(mock_mnist, tmp_path):
+    metrics = train_and_evaluate(make_config(*SMOKE, "train.epochs=2"), tmp_path)
+    rows = (tmp_path / "timing.csv").read_text().splitlines()
+    assert rows[0] == "epoch,train_seconds,eval_seconds,epoch_seconds" and len(rows) == 3
+    for row in rows[1:]:
+        _, train_seconds, eval_seconds, epoch_seconds = map(float, row.split(","))
+        assert 0 < train_seconds + eval_seconds <= epoch_seconds
+    # Random mock labels never reach 99 % validation accuracy.
+    assert metrics["seconds_to_val_accuracy_0.99"] is None and metrics["seconds_to_val_accuracy_0.995"] is None
+
+
+def test_time_to_accuracy_sums_the_epochs_until_the_first_that_reached_it():
+    history = [{"val_accuracy": v} for v in (0.98, 0.992, 0.991, 0.996)]
+    timing = [{"epoch_seconds": s} for s in (10.0, 20.0, 30.0, 40.0)]
+    assert train.seconds_to_val_accuracy(history, timing, (0.99, 0.995, 0.999)) == {
+        "seconds_to_val_accuracy_0.99": 30.0,
+        "seconds_to_val_accuracy_0.995": 100.0,
+        "seconds_to_val_accuracy_0.999": None,
+    }
