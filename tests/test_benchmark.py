@@ -36,3 +36,12 @@ def test_op_profile_smoke_run_sums_kernels_by_kind(tfds_data_dir):
     assert all(float(ms) > 0 for ms in matmul)  # the MLP's kernels were found in every profile
     busy = re.search(r"^\| busy share of the span \| (.*) \|$", stdout, re.M).group(1).split(" | ")
     assert all(0 < float(share.rstrip("%")) <= 100 for share in busy)
+
+
+@pytest.mark.real_data
+def test_epoch_time_smoke_run_compares_whole_epochs(tfds_data_dir):
+    stdout = smoke_run("epoch_time.py")
+    loop = re.search(r"^\| mlp \| \w+ \| project loop \| ([\d., ]+) \|", stdout, re.M).group(1).split(", ")
+    fit = re.search(r"^\| mlp \| \w+ \| Keras fit \| ([\d., ]+) \|", stdout, re.M).group(1).split(", ")
+    assert len(loop) == len(fit) == 2 and all(float(s) > 0 for s in loop + fit)
+    assert re.search(r"\| [\d.]+× faster \|$", stdout, re.M)

@@ -1,0 +1,164 @@
+"""Whole epochs end to end, as a user waits for them: the project's run against Keras fit.
+
+    python benchmarks/epoch_time.py [--write] [--smoke]
+
+For each model (6 MLP epochs, 3 AlexNet epochs, batch 64, the default precision), the project's run
+(`train_and_evaluate`, the code `python -m alexnet_mnist` runs: training, validation, checkpoints) and
+Keras `compile()` + `fit()` with `validation_data` train on the same in-memory MNIST. fit is fed the
+pipeline a Keras user writes (shuffle, batch, scale, `prefetch(AUTOTUNE)`). An epoch's wall time runs
+from the end of the one before (the start of training for the first) to the end of its own
+validation. The pure step time is the median of windows of steps timed mid-epoch (train_throughput's
+method); the prediction for an epoch is steps × step time + its evaluation time. Needs the prepared
+MNIST (TFDS_DATA_DIR). `--write` writes benchmarks/EPOCHS.md.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_throughput import cpu_model, project_loop  # noqa: E402
+
+from alexnet_mnist import data  # noqa: E402
+from alexnet_mnist.config import register_schemas  # noqa: E402
+from alexnet_mnist.files import read_csv  # noqa: E402
+from alexnet_mnist.models import build_model  # noqa: E402
+from alexnet_mnist.train import build_optimizer, reset_process_state, resolve_precision, train_and_evaluate  # noqa: E402
+
+BATCH = 64
+# (model, epochs, steps per step-time window)
+MODELS = (("mlp", 6, 400), ("alexnet", 3, 8))
+
+
+def run_config(model_name, epochs, overrides=()):
+    register_schemas()
+    with initialize_config_module("alexnet_mnist.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[
+            f"model={model_name}", f"train.epochs={epochs}", f"train.batch_size={BATCH}",
+            "train.early_stopping.patience=100", "progress=false", "report.plots=false", *overrides,
+        ])  # fmt: skip
+    return OmegaConf.to_object(cfg)
+
+
+def project_epochs(config):
+    """Wall seconds and evaluation seconds of each epoch of the project's run."""
+    with tempfile.TemporaryDirectory() as workdir:
+        train_and_evaluate(config, workdir)
+        rows = read_csv(Path(workdir) / "timing.csv")
+    return [float(row["epoch_seconds"]) for row in rows], [float(row["eval_seconds"]) for row in rows]
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Wall seconds of each epoch, from the end of the one before to the end of its validation."""
+
+    def on_train_begin(self, logs=None):
+        self.last, self.seconds = time.perf_counter(), []
+
+    def on_epoch_end(self, epoch, logs=None):  # Keras has fetched the logs: the epoch is done
+        now = time.perf_counter()
+        self.seconds.append(now - self.last)
+        self.last = now
+
+
+def keras_user_pipeline(images, labels, batch_size, shuffle_seed=None):
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def fit_epochs(config, splits):
+    """Wall seconds of each epoch of Keras fit on the same model, optimizer and data."""
+    reset_process_state(config.seed, False, config.precision.value)
+    model = build_model(config.model.name)
+    model.compile(
+        optimizer=build_optimizer(config.optimizer.name, config.optimizer.lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    val_images, val_labels = zip(*splits.val.unbatch().batch(100_000).as_numpy_iterator())
+    train = keras_user_pipeline(splits.train_images, splits.train_labels, BATCH, shuffle_seed=config.seed)
+    val = keras_user_pipeline(np.rint(val_images[0] * 255).astype(np.uint8), val_labels[0], config.train.eval_batch_size)
+    clock = EpochClock()
+    model.fit(train, validation_data=val, epochs=config.train.epochs, verbose=0, callbacks=[clock])
+    return clock.seconds
+
+
+def step_seconds(config, splits, window_steps, windows=5):
+    """Median seconds of one train step of the project loop, timed in windows mid-epoch."""
+    window = project_loop(config.model.name, config.precision.value, splits, config.train.steps_per_execution)
+    window(window_steps)  # warm-up
+    return statistics.median(seconds / (images / BATCH) for seconds, images in (window(window_steps) for _ in range(windows)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="also write benchmarks/EPOCHS.md")
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run: MLP on a subset")
+    args = parser.parse_args()
+    models = (("mlp", 2, 20),) if args.smoke else MODELS
+    extra = ("data.train_examples=2560", "data.eval_examples=512") if args.smoke else ()
+    rows = []
+    for model_name, epochs, window_steps in models:
+        config = run_config(model_name, epochs, extra)
+        splits = data.make_splits(
+            "mnist", batch_size=BATCH, eval_batch_size=config.train.eval_batch_size,
+            train_examples=config.data.train_examples, eval_examples=config.data.eval_examples,
+        )  # fmt: skip
+        loop, evals = project_epochs(config)
+        step = step_seconds(config, splits, window_steps)
+        fit = fit_epochs(config, splits)
+        rows.append((model_name, resolve_precision(config.precision.value), splits.steps_per_epoch, step, loop, evals, fit))
+        print(f"{model_name}: loop {loop}, eval {evals}, fit {fit}, step {step * 1e3:.2f} ms", flush=True)
+    table = render(rows)
+    print(table)
+    if args.write:
+        (Path(__file__).parent / "EPOCHS.md").write_text(table)
+
+
+def render(rows):
+    fmt = lambda values: ", ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in values)  # noqa: E731
+    lines = [
+        "# Epochs end to end",
+        "",
+        f"CPU: {cpu_model()}; TensorFlow {tf.__version__}, Keras {keras.__version__}; batch {BATCH}, Adam, "
+        "MNIST (54,000 training and 6,000 validation images). Written by `benchmarks/epoch_time.py`.",
+        "",
+        "| model | precision | contender | epoch wall times (s) | median | max / median | "
+        "predicted epoch (steps × step + evaluation) | worst epoch / predicted | loop / fit (median epoch) |",
+        "|---|---|---|---|---:|---:|---|---:|---:|",
+    ]
+    for model_name, precision, steps, step, loop, evals, fit in rows:
+        predicted = [steps * step + e for e in evals]
+        worst = max(abs(wall / p - 1) for wall, p in zip(loop, predicted))
+        speedup = statistics.median(fit) / statistics.median(loop)
+        lines.append(
+            f"| {model_name} | {precision} | project loop | {fmt(loop)} | {statistics.median(loop):.2f} | "
+            f"{max(loop) / statistics.median(loop):.2f} | {fmt(predicted)} ({steps} × {step * 1e3:.2f} ms) | "
+            f"{worst:.1%} off | {speedup:.2f}× faster |"
+        )
+        lines.append(
+            f"| {model_name} | {precision} | Keras fit | {fmt(fit)} | {statistics.median(fit):.2f} | "
+            f"{max(fit) / statistics.median(fit):.2f} | | | |"
+        )
+    lines += [
+        "",
+        "The project loop's epochs include tf.function warm-up only before the first epoch (traced once, "
+        "outside the epoch clock), validation and the epoch's checkpoint.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
