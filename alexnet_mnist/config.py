@@ -49,15 +49,36 @@ class Precision(str, Enum):
 
 class Schedule(str, Enum):
     constant = "constant"
-    cosine = "cosine"  # decays to 0 over all of train.epochs
+    cosine = "cosine"  # after the warm-up, decays to 0 over the rest of train.epochs
+    onecycle = "onecycle"  # warm-up from lr/25 (30 % of the run unless warmup_epochs), then cosine to lr/250,000
 
 
 @dataclass
 class OptimizerConfig:
-    name: str = MISSING  # adam | sgd | rmsprop
+    name: str = MISSING  # adam | adamw | sgd | rmsprop
     lr: float = 1e-3
     momentum: float = 0.0  # sgd and rmsprop
+    weight_decay: float = 0.0  # decoupled weight decay (Keras' weight_decay; AdamW with adam)
     schedule: Schedule = Schedule.cosine
+    warmup_epochs: float = 0.0  # linear warm-up of the learning rate (cosine and onecycle)
+    lr_batch_size: Optional[int] = None  # set: lr is meant for this batch size and scales linearly with train.batch_size
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation (alexnet_mnist.augment.Augmentation); every magnitude 0 is off."""
+
+    translate: float = 0.0  # largest shift, pixels
+    rotate: float = 0.0  # largest rotation, degrees
+    scale: float = 0.0  # zoom factor in [1 - scale, 1 + scale]
+    shear: float = 0.0  # largest shear, degrees
+    elastic_alpha: float = 0.0  # largest elastic displacement, pixels
+    elastic_sigma: float = 4.0  # distance over which the elastic displacement changes, pixels
+    stroke: float = 0.0  # largest step towards a one-pixel thicker or thinner stroke, in [0, 1]
+    blur: float = 0.0  # largest step towards a Gaussian blur of sigma 1, in [0, 1]
+    lowres: float = 0.0  # share of images brought down to 10-20 pixels and back up, in [0, 1]
+    contrast: float = 0.0  # contrast factor in [1 - contrast, 1], contrast in [0, 1]
+    brightness: float = 0.0  # added in [-brightness, brightness]
 
 
 @dataclass
@@ -76,6 +97,7 @@ class TrainConfig:
     jit_compile: bool = False
     checkpoints_to_keep: int = 3
     checkpoint_every_steps: int = 0  # 0: only at the end of each epoch
+    label_smoothing: float = 0.0  # training targets (1 - s) one-hot + s / 10
     resume: bool = False  # continue from the latest checkpoint in the run directory
     resume_fallback: bool = False  # if the latest checkpoint is unreadable, use the one before
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
@@ -143,6 +165,7 @@ class Config:
     data: DataConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     train: TrainConfig = MISSING
+    augment: AugmentConfig = MISSING
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     precision: Precision = Precision.auto
     resume: Optional[str] = None  # a run directory to continue in (sets train.resume)
@@ -169,6 +192,7 @@ def register_schemas() -> None:
     store.store(group="data", name="base_data", node=DataConfig)
     store.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
     store.store(group="train", name="base_train", node=TrainConfig)
+    store.store(group="augment", name="base_augment", node=AugmentConfig)
 
 
 def check_ranges(config: Config) -> None:
@@ -186,10 +210,21 @@ def check_ranges(config: Config) -> None:
         ("train.early_stopping.patience", config.train.early_stopping.patience, config.train.early_stopping.patience >= 1, ">= 1"),
         ("data.val_fraction", config.data.val_fraction, 0 < config.data.val_fraction < 1, "in (0, 1)"),
         ("model.dropout", config.model.dropout, 0 <= config.model.dropout < 1, "in [0, 1)"),
+        ("optimizer.weight_decay", config.optimizer.weight_decay, config.optimizer.weight_decay >= 0, ">= 0"),
+        ("optimizer.warmup_epochs", config.optimizer.warmup_epochs, 0 <= config.optimizer.warmup_epochs < config.train.epochs, "in [0, train.epochs)"),
+        ("optimizer.lr_batch_size", config.optimizer.lr_batch_size, config.optimizer.lr_batch_size is None or config.optimizer.lr_batch_size >= 1, "null or >= 1"),
+        ("train.label_smoothing", config.train.label_smoothing, 0 <= config.train.label_smoothing < 1, "in [0, 1)"),
         ("ensemble.members", config.ensemble.members, config.ensemble.members >= 1, ">= 1"),
         ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
         ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
     ]
+    for name in ("stroke", "blur", "lowres", "contrast"):
+        value = getattr(config.augment, name)
+        checks.append((f"augment.{name}", value, 0 <= value <= 1, "in [0, 1]"))
+    for name in ("translate", "rotate", "scale", "shear", "elastic_alpha", "brightness"):
+        value = getattr(config.augment, name)
+        checks.append((f"augment.{name}", value, value >= 0, ">= 0"))
+    checks.append(("augment.elastic_sigma", config.augment.elastic_sigma, config.augment.elastic_sigma > 0, "> 0"))
     if isinstance(config.model, MLPConfig):
         units = config.model.hidden_units
         checks.append(("model.hidden_units", units, all(u >= 1 for u in units), "a list of sizes >= 1"))

@@ -2,6 +2,7 @@
 
 import os
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +23,7 @@ class Splits:
     class_names: list
     batch_size: int
     seed: int
+    augment: Optional[Callable] = None  # (images, stateless seed) -> images, for training batches only
 
     @property
     def num_train(self) -> int:
@@ -36,16 +38,34 @@ class Splits:
         return _batched(self.train_images, self.train_labels, self.batch_size, self._order(epoch))
 
     def train_chunks(self, epoch: int, first_step: int, steps_per_chunk: int) -> tf.data.Dataset:
-        """The batches of `train(epoch)` from batch `first_step` on, stacked `steps_per_chunk` at a
-        time (`[k, batch, 28, 28, 1]` images, `[k, batch]` labels), so that one element feeds k
-        train steps. A smaller last batch of the epoch comes alone."""
+        """The batches of `train(epoch)` from batch `first_step` on, augmented, stacked
+        `steps_per_chunk` at a time (`[k, batch, 28, 28, 1]` images, `[k, batch]` labels), so that one
+        element feeds k train steps. A smaller last batch of the epoch comes alone.
+
+        Each batch is augmented on its own with a seed made of (seed, epoch, step), so a batch is
+        the same whatever chunk it falls in, and when a run resumes in the middle of an epoch."""
         order = self._order(epoch)
         full = self.num_train // self.batch_size
         batches = order[: full * self.batch_size].reshape(full, self.batch_size)
-        chunks = tf.data.Dataset.from_tensor_slices(batches[first_step:]).batch(steps_per_chunk)
+        steps = tf.data.Dataset.range(first_step, full)
+        chunks = tf.data.Dataset.zip(steps, tf.data.Dataset.from_tensor_slices(batches[first_step:]))
+        chunks = self._load_train_batches(chunks, epoch).batch(steps_per_chunk)
         if self.num_train % self.batch_size:
-            chunks = chunks.concatenate(tf.data.Dataset.from_tensors(order[None, full * self.batch_size :]))
-        return _gathered(self.train_images, self.train_labels, chunks)
+            last = tf.data.Dataset.from_tensors((tf.constant(full, tf.int64), order[full * self.batch_size :]))
+            chunks = chunks.concatenate(self._load_train_batches(last, epoch).batch(1))
+        return chunks.prefetch(PARALLEL_BATCHES).with_options(FIXED_PARALLELISM)
+
+    def _load_train_batches(self, steps_and_indices, epoch):
+        images, labels = tf.constant(self.train_images), tf.constant(self.train_labels)
+        epoch_seed = tf.constant([self.seed, epoch], tf.int64)
+
+        def load(step, indices):
+            batch = _scaled(tf.gather(images, indices))
+            if self.augment:
+                batch = self.augment(batch, tf.random.experimental.stateless_fold_in(epoch_seed, step))
+            return batch, tf.gather(labels, indices)
+
+        return steps_and_indices.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
 
     def _order(self, epoch):
         return np.random.default_rng([self.seed, epoch]).permutation(self.num_train)
@@ -89,8 +109,10 @@ def make_splits(
     download=False,
     train_examples=None,
     eval_examples=None,
+    augment=None,
 ) -> Splits:
-    """Train and validation from the training split (a seeded random carve), test from the test split."""
+    """Train and validation from the training split (a seeded random carve), test from the test split.
+    `augment` ((images, stateless seed) -> images) transforms the training batches of `train_chunks`."""
     images, labels, class_names = load(name, "train", data_dir, download)
     order = np.random.default_rng(seed).permutation(len(labels))
     num_val = int(round(val_fraction * len(order)))
@@ -106,6 +128,7 @@ def make_splits(
         class_names=list(class_names),
         batch_size=batch_size,
         seed=seed,
+        augment=augment,
     )
 
 
@@ -129,10 +152,14 @@ def _gathered(images, labels, indices):
     images, labels = tf.constant(images), tf.constant(labels)
 
     def gather(idx):
-        return tf.cast(tf.gather(images, idx), tf.float32) / 255.0, tf.gather(labels, idx)
+        return _scaled(tf.gather(images, idx)), tf.gather(labels, idx)
 
     batches = indices.map(gather, num_parallel_calls=PARALLEL_BATCHES, deterministic=True).prefetch(PARALLEL_BATCHES)
     return batches.with_options(FIXED_PARALLELISM)
+
+
+def _scaled(images):
+    return tf.cast(images, tf.float32) / 255.0
 
 
 # Dropping an autotuned iterator waits for tf.data's autotuning thread, whose sleep doubles up to 60 s,

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from alexnet_mnist import data, report, summaries
 from alexnet_mnist.artifacts import MODEL_FILE, save_model
+from alexnet_mnist.augment import Augmentation
 from alexnet_mnist.config import Config, Logger
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import read_csv, write_csv, write_json
@@ -22,10 +23,13 @@ from alexnet_mnist.models.base import INPUT_SHAPE, preserved_dtype_policy
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = {
-    "adam": lambda lr, momentum: keras.optimizers.Adam(learning_rate=lr),
-    "sgd": lambda lr, momentum: keras.optimizers.SGD(learning_rate=lr, momentum=momentum),
-    "rmsprop": lambda lr, momentum: keras.optimizers.RMSprop(learning_rate=lr, momentum=momentum),
+    "adam": lambda lr, momentum, decay: keras.optimizers.Adam(learning_rate=lr, weight_decay=decay or None),
+    "adamw": lambda lr, momentum, decay: keras.optimizers.AdamW(learning_rate=lr, weight_decay=decay),
+    "sgd": lambda lr, momentum, decay: keras.optimizers.SGD(learning_rate=lr, momentum=momentum, weight_decay=decay or None),
+    "rmsprop": lambda lr, momentum, decay: keras.optimizers.RMSprop(learning_rate=lr, momentum=momentum, weight_decay=decay or None),
 }
+# One-cycle (Smith & Topin 2019): warm up from lr / 25, anneal to lr / 25 / 1e4.
+ONECYCLE_DIVISOR, ONECYCLE_FINAL_DIVISOR, ONECYCLE_WARMUP = 25.0, 1e4, 0.3
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 # Wall times are kept apart from history.csv, which deterministic runs reproduce byte for byte.
 TIMING_FIELDS = ("epoch", "train_seconds", "eval_seconds", "epoch_seconds")
@@ -33,20 +37,44 @@ TIMING_FIELDS = ("epoch", "train_seconds", "eval_seconds", "epoch_seconds")
 VAL_ACCURACY_MILESTONES = (0.99, 0.995)
 
 
-def build_optimizer(name, lr, momentum=0.0, schedule="constant", decay_steps=None, loss_scaling=False):
-    """A Keras optimizer by name: "adam", "sgd" or "rmsprop".
+def build_optimizer(
+    name, lr, momentum=0.0, schedule="constant", total_steps=None, warmup_steps=0, weight_decay=0.0, loss_scaling=False
+):
+    """A Keras optimizer by name: "adam", "adamw", "sgd" or "rmsprop", with decoupled `weight_decay`.
 
-    `schedule="cosine"` decays the learning rate from `lr` to 0 over `decay_steps`; `loss_scaling`
-    wraps it for float16 training.
+    Over a run of `total_steps`: `schedule="cosine"` warms the learning rate up linearly from 0 to
+    `lr` over `warmup_steps`, then decays it to 0; `"onecycle"` warms up from lr / 25 over
+    `warmup_steps` (30 % of the run if 0), then anneals to lr / 250,000. `loss_scaling` wraps the
+    optimizer for float16 training.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer {name!r} is unknown; choose one of {sorted(OPTIMIZERS)}")
+    schedules = keras.optimizers.schedules
     if schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay_steps)
+        lr = schedules.CosineDecay(
+            0.0 if warmup_steps else lr,
+            decay_steps=total_steps - warmup_steps,
+            warmup_target=lr if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    elif schedule == "onecycle":
+        warmup_steps = warmup_steps or int(ONECYCLE_WARMUP * total_steps)
+        lr = schedules.CosineDecay(
+            lr / ONECYCLE_DIVISOR,
+            decay_steps=total_steps - warmup_steps,
+            alpha=1 / (ONECYCLE_DIVISOR * ONECYCLE_FINAL_DIVISOR),
+            warmup_target=lr,
+            warmup_steps=warmup_steps,
+        )
     elif schedule != "constant":
-        raise ValueError(f"schedule {schedule!r} is unknown; choose constant or cosine")
-    optimizer = OPTIMIZERS[name](lr, momentum)
+        raise ValueError(f"schedule {schedule!r} is unknown; choose constant, cosine or onecycle")
+    optimizer = OPTIMIZERS[name](lr, momentum, weight_decay)
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
+
+
+def scaled_lr(lr, lr_batch_size, batch_size):
+    """`lr`, meant for batches of `lr_batch_size` (None: any), scaled linearly to `batch_size`."""
+    return lr if lr_batch_size is None else lr * batch_size / lr_batch_size
 
 
 class Trainer:
@@ -56,10 +84,14 @@ class Trainer:
     variables and metrics, so reading a metric is the single point where Python waits for them.
     """
 
-    def __init__(self, model, optimizer, *, run_eagerly=False, jit_compile=False):
+    def __init__(self, model, optimizer, *, run_eagerly=False, jit_compile=False, label_smoothing=0.0):
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+        # Training targets may be smoothed; evaluation always scores the true labels.
+        self.train_loss_fn = keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=label_smoothing, reduction="none"
+        )
         self.train_loss = keras.metrics.Mean("loss")
         self.train_accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
         self.eval_loss = keras.metrics.Mean("val_loss")
@@ -87,7 +119,8 @@ class Trainer:
         with tf.GradientTape() as tape:
             logits = self.model(images, training=True)
             # Averaged over the global batch, so the step stays right under a tf.distribute strategy.
-            loss = tf.nn.compute_average_loss(self.loss_fn(labels, logits))
+            targets = tf.one_hot(labels, tf.shape(logits)[-1])
+            loss = tf.nn.compute_average_loss(self.train_loss_fn(targets, logits))
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
             # Identity unless the optimizer is a LossScaleOptimizer, which unscales in apply.
@@ -181,6 +214,7 @@ def reset_process_state(seed, deterministic, precision="float32"):
 
 def make_splits(config: Config) -> data.Splits:
     """The data splits a run with `config` trains and evaluates on."""
+    augment = Augmentation(**dataclasses.asdict(config.augment))
     return data.make_splits(
         config.data.name,
         batch_size=config.train.batch_size,
@@ -191,6 +225,7 @@ def make_splits(config: Config) -> data.Splits:
         download=config.data.download,
         train_examples=config.data.train_examples,
         eval_examples=config.data.eval_examples,
+        augment=augment if augment.enabled else None,
     )
 
 
@@ -219,10 +254,12 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
         model = build_model(**dataclasses.asdict(config.model))
         optimizer = build_optimizer(
             config.optimizer.name,
-            config.optimizer.lr,
+            scaled_lr(config.optimizer.lr, config.optimizer.lr_batch_size, train_cfg.batch_size),
             config.optimizer.momentum,
             schedule=config.optimizer.schedule.value,
-            decay_steps=train_cfg.epochs * splits.steps_per_epoch,
+            total_steps=train_cfg.epochs * splits.steps_per_epoch,
+            warmup_steps=int(config.optimizer.warmup_epochs * splits.steps_per_epoch),
+            weight_decay=config.optimizer.weight_decay,
             loss_scaling=precision == "mixed_float16",
         )
     model.summary(print_fn=lambda text, **_: log.info("\n%s", text))
@@ -231,6 +268,7 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
         optimizer,
         run_eagerly=train_cfg.run_eagerly,
         jit_compile=train_cfg.jit_compile,
+        label_smoothing=train_cfg.label_smoothing,
     )
     state = RunState(workdir, trainer, train_cfg.checkpoints_to_keep)
     if train_cfg.resume:

@@ -1,0 +1,163 @@
+"""Training-time augmentation of whole batches inside the tf.data graph.
+
+Two kinds of variation between the digits a model trains on and those it meets:
+- geometry: random affine transforms (translation, rotation, scale, shear) by
+  `tf.raw_ops.ImageProjectiveTransformV3`, and elastic distortion (as Simard et al. 2003: a smooth
+  random displacement field, here interpolated bicubically from a coarse grid), sampled bilinearly;
+- writers and scanners: stroke width (towards a 3×3 dilation or erosion), blur (towards a Gaussian of
+  σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness.
+
+Every random number is drawn by stateless ops from the seed passed in, which the pipeline derives from
+(seed, epoch, step) alone: a batch is augmented identically in a rerun, after a resume, and whatever
+`train.steps_per_execution` groups it with.
+"""
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+SIZE = 28
+CENTRE = (SIZE - 1) / 2
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Magnitudes of each transform; 0 turns it off (all 0: no augmentation)."""
+
+    translate: float = 0.0  # largest shift, pixels
+    rotate: float = 0.0  # largest rotation, degrees
+    scale: float = 0.0  # zoom factor in [1 - scale, 1 + scale]
+    shear: float = 0.0  # largest shear, degrees
+    elastic_alpha: float = 0.0  # largest displacement of the elastic field, pixels
+    elastic_sigma: float = 4.0  # distance over which the displacement changes, pixels
+    stroke: float = 0.0  # largest step towards a one-pixel thicker (dilated) or thinner (eroded) stroke
+    blur: float = 0.0  # largest step towards a Gaussian blur of σ = 1
+    lowres: float = 0.0  # share of images brought down to 10-20 pixels and back up
+    contrast: float = 0.0  # contrast factor in [1 - contrast, 1], about each image's mean
+    brightness: float = 0.0  # added in [-brightness, brightness]
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) for name in _MAGNITUDES)
+
+    def __call__(self, images, seed):
+        """`images` (float32 `[N, 28, 28, 1]` in [0, 1]) transformed with the stateless `seed` ([2] ints)."""
+        # One seed per transform, so that turning one on or off leaves the others' draws alone.
+        keys = tf.unstack(tf.random.experimental.stateless_split(seed, num=5))
+        n = tf.shape(images)[0]
+
+        def uniform(key, columns):
+            """[n, columns] draws in [-1, 1), one row per image."""
+            return tf.random.stateless_uniform([n, columns], key, minval=-1.0, maxval=1.0)
+
+        if self.translate or self.rotate or self.scale or self.shear:
+            draws = uniform(keys[0], 5)
+            images = _affine(
+                images,
+                shift=(draws[:, 0] * self.translate, draws[:, 1] * self.translate),
+                angle=draws[:, 2] * math.radians(self.rotate),
+                zoom=1.0 + draws[:, 3] * self.scale,
+                shear=draws[:, 4] * math.radians(self.shear),
+            )
+        if self.elastic_alpha:
+            # Displacements drawn every `elastic_sigma` pixels, bicubic in between: a smooth random
+            # field like Simard's Gaussian-smoothed one, at a fraction of the cost of a wide blur.
+            nodes = max(2, round(SIZE / self.elastic_sigma) + 1)
+            field = tf.random.stateless_uniform([n, nodes, nodes, 2], keys[1], minval=-1.0, maxval=1.0)
+            images = _warp(images, tf.image.resize(field, [SIZE, SIZE], "bicubic") * self.elastic_alpha)
+        # Per-image steps: stroke in [-1, 1) (thinner below 0), blur in [0, 1), contrast in [0, 1), brightness in [-1, 1).
+        stroke, blur, contrast, brightness = tf.unstack(_per_image(uniform(keys[2], 4)), axis=-1)
+        if self.stroke:
+            step = stroke * self.stroke
+            images += tf.nn.relu(step) * (dilate(images) - images) + tf.nn.relu(-step) * (erode(images) - images)
+        if self.blur:
+            images += tf.abs(blur) * self.blur * (gaussian_blur(images, 1.0) - images)
+        if self.lowres:
+            images = _lowres(images, self.lowres, keys[3])
+        if self.contrast or self.brightness:
+            mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+            images = (images - mean) * (1.0 - tf.abs(contrast) * self.contrast) + mean + brightness * self.brightness
+        return tf.clip_by_value(images, 0.0, 1.0)
+
+
+_MAGNITUDES = ("translate", "rotate", "scale", "shear", "elastic_alpha", "stroke", "blur", "lowres", "contrast", "brightness")
+
+
+def _per_image(values):
+    """[n, k] values as [n, 1, 1, 1, k], to scale [n, 28, 28, 1] images once unstacked."""
+    return values[:, None, None, None, :]
+
+
+def _affine(images, shift, angle, zoom, shear):
+    """Each image shifted, rotated, zoomed and sheared about its centre, zeros filled in."""
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # ImageProjectiveTransformV3 maps each output pixel to the input pixel it samples, so the rows
+    # below are the inverse of the transform the digit undergoes (its parameters are symmetric).
+    a0, a1 = cos / zoom, (-sin + tf.tan(shear) * cos) / zoom
+    b0, b1 = sin / zoom, (cos + tf.tan(shear) * sin) / zoom
+    a2 = CENTRE - a0 * CENTRE - a1 * CENTRE - shift[0]
+    b2 = CENTRE - b0 * CENTRE - b1 * CENTRE - shift[1]
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=[SIZE, SIZE],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+
+
+def _warp(images, displacement):
+    """Each pixel sampled bilinearly at its position plus `displacement` ([N, 28, 28, (dy, dx)]), zeros outside."""
+    grid = tf.cast(tf.stack(tf.meshgrid(tf.range(SIZE), tf.range(SIZE), indexing="ij"), axis=-1), tf.float32)
+    position = grid + displacement
+    corner = tf.floor(position)
+    weight = position - corner
+    corner = tf.cast(corner, tf.int32)
+    padded = tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]])  # a zero border for samples outside
+    batch = tf.broadcast_to(tf.range(tf.shape(images)[0])[:, None, None], tf.shape(corner)[:3])
+    result = 0.0
+    for dy in (0, 1):
+        for dx in (0, 1):
+            y = tf.clip_by_value(corner[..., 0] + dy + 1, 0, SIZE + 1)
+            x = tf.clip_by_value(corner[..., 1] + dx + 1, 0, SIZE + 1)
+            pixels = tf.gather_nd(padded, tf.stack([batch, y, x], axis=-1))
+            wy = weight[..., 0] if dy else 1.0 - weight[..., 0]
+            wx = weight[..., 1] if dx else 1.0 - weight[..., 1]
+            result += wy * wx * pixels
+    return result[..., None]
+
+
+def gaussian_blur(images, sigma):
+    """`images` ([N, H, W, C]) convolved with a Gaussian of `sigma` pixels (±3σ taps), zero-padded."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    taps = tf.exp(-tf.square(tf.range(-radius, radius + 1, dtype=tf.float32)) / (2 * sigma**2))
+    taps /= tf.reduce_sum(taps)
+    channels = images.shape[-1]
+    rows = tf.tile(tf.reshape(taps, [-1, 1, 1, 1]), [1, 1, channels, 1])
+    columns = tf.reshape(rows, [1, -1, channels, 1])
+    blurred = tf.nn.depthwise_conv2d(images, rows, [1, 1, 1, 1], "SAME")
+    return tf.nn.depthwise_conv2d(blurred, columns, [1, 1, 1, 1], "SAME")
+
+
+def dilate(images):
+    """Strokes one pixel thicker: the 3×3 maximum."""
+    return tf.nn.max_pool2d(images, 3, 1, "SAME")
+
+
+def erode(images):
+    """Strokes one pixel thinner: the 3×3 minimum."""
+    return -tf.nn.max_pool2d(-images, 3, 1, "SAME")
+
+
+def _lowres(images, share, seed):
+    """A random `share` of the images brought down to one size of 10-20 pixels (drawn per batch)
+    and back up, as a coarse scan or a small photo would be."""
+    size_seed, pick_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    size = tf.random.stateless_uniform([], size_seed, minval=10, maxval=21, dtype=tf.int32)
+    coarse = tf.image.resize(tf.image.resize(images, [size, size], "area"), [SIZE, SIZE], "bilinear")
+    picked = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], pick_seed) < share
+    return tf.where(picked, coarse, images)

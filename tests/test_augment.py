@@ -1,0 +1,103 @@
+"""Training-time augmentation: shapes, ranges and labels kept, a function of (seed, epoch, step)
+alone, never applied to validation or test data, and resumable bit for bit."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from alexnet_mnist import data
+from alexnet_mnist.augment import Augmentation, dilate, erode
+from alexnet_mnist.train import train_and_evaluate
+from conftest import make_config
+
+EVERYTHING = Augmentation(
+    translate=2, rotate=12, scale=0.12, shear=10, elastic_alpha=2, elastic_sigma=5,
+    stroke=0.6, blur=0.6, lowres=0.5, contrast=0.5, brightness=0.05,
+)  # fmt: skip
+
+
+@pytest.fixture
+def mock_mnist():
+    with tfds.testing.mock_data(num_examples=200):
+        yield
+
+
+def splits(augment, batch_size=32):
+    return data.make_splits("mnist", batch_size=batch_size, eval_batch_size=50, val_fraction=0.25, seed=3, augment=augment)
+
+
+def epoch_batches(splits, epoch, first_step=0, steps_per_chunk=2):
+    """(images, labels) of the epoch's batches from `first_step`, unstacked from their chunks."""
+    chunks = list(splits.train_chunks(epoch, first_step, steps_per_chunk))
+    images = np.concatenate([np.reshape(x, (-1, 28, 28, 1)) for x, _ in chunks])
+    return images, np.concatenate([np.ravel(y) for _, y in chunks])
+
+
+def test_augmentation_keeps_shapes_ranges_and_labels(mock_mnist):
+    plain, augmented = epoch_batches(splits(None), 1), epoch_batches(splits(EVERYTHING), 1)
+    assert augmented[0].shape == plain[0].shape == (150, 28, 28, 1) and augmented[0].dtype == np.float32
+    assert 0.0 <= augmented[0].min() and augmented[0].max() <= 1.0
+    np.testing.assert_array_equal(augmented[1], plain[1])
+    assert np.abs(augmented[0] - plain[0]).mean() > 0.01  # it did transform them
+
+
+def test_augmentation_is_a_function_of_seed_epoch_and_step(mock_mnist):
+    a, b = splits(EVERYTHING), splits(EVERYTHING)
+    np.testing.assert_array_equal(epoch_batches(a, 1)[0], epoch_batches(b, 1)[0])
+    assert not np.array_equal(epoch_batches(a, 1)[0], epoch_batches(a, 2)[0])
+    # The same batch whatever chunk it falls in, and from a resume point in the middle of the epoch.
+    whole = epoch_batches(a, 1, steps_per_chunk=3)[0]
+    np.testing.assert_array_equal(whole, epoch_batches(a, 1, steps_per_chunk=1)[0])
+    np.testing.assert_array_equal(whole[64:], epoch_batches(a, 1, first_step=2)[0])
+
+
+def test_augmentation_never_touches_validation_or_test(mock_mnist):
+    plain, augmented = splits(None), splits(EVERYTHING)
+    for name in ("val", "test"):
+        for (x, y), (x_aug, y_aug) in zip(getattr(plain, name), getattr(augmented, name)):
+            np.testing.assert_array_equal(x, x_aug)
+            np.testing.assert_array_equal(y, y_aug)
+    # Nor the plain batches of train(epoch), which calibrate int8 exports.
+    np.testing.assert_array_equal(next(iter(plain.train(1)))[0], next(iter(augmented.train(1)))[0])
+
+
+def test_each_transform_changes_images_and_off_means_identity():
+    images = tf.random.stateless_uniform([8, 28, 28, 1], [1, 2]) * tf.cast(
+        tf.random.stateless_uniform([8, 28, 28, 1], [3, 4]) > 0.8, tf.float32
+    )
+    seed = tf.constant([5, 6], tf.int64)
+    np.testing.assert_array_equal(Augmentation()(images, seed), images)
+    assert not Augmentation().enabled and EVERYTHING.enabled
+    for name, magnitude in [("translate", 3), ("rotate", 20), ("scale", 0.2), ("shear", 15), ("elastic_alpha", 2),
+                            ("stroke", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2)]:  # fmt: skip
+        out = Augmentation(**{name: magnitude})(images, seed)
+        assert out.shape == images.shape and float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 1
+        assert float(tf.reduce_mean(tf.abs(out - images))) > 1e-3, name
+
+
+def test_stroke_width_moves_towards_dilation_or_erosion():
+    digit = np.zeros([1, 28, 28, 1], np.float32)
+    digit[0, 8:20, 12:15] = 1.0  # a 3-pixel-wide bar
+    ink = lambda x: float(tf.reduce_sum(x))  # noqa: E731
+    assert ink(erode(digit)) < ink(digit) < ink(dilate(digit))
+    widths = {ink(Augmentation(stroke=1.0)(digit, tf.constant([0, s], tf.int64))) for s in range(6)}
+    assert min(widths) < ink(digit) < max(widths)  # some draws thinner, some thicker
+
+
+def test_resume_mid_epoch_with_augmentation_is_bit_identical(mock_mnist, tmp_path):
+    # 150 examples in batches of 16: 10 steps an epoch, a checkpoint every 4 steps and at each epoch's end.
+    args = (
+        "model=mlp", "debug=smoke", "progress=false", "deterministic=true", "augment=elastic", "train.epochs=3",
+        "train.batch_size=16", "train.checkpoint_every_steps=4", "train.checkpoints_to_keep=20",
+    )  # fmt: skip
+    train_and_evaluate(make_config(*args), tmp_path / "whole")
+    run = tmp_path / "resumed"
+    train_and_evaluate(make_config(*args), run)
+    # Go back to checkpoint 4: epoch 2 after its step 4, as if the run had been killed there.
+    (run / "checkpoints" / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-4"\n' + "".join(f'all_model_checkpoint_paths: "ckpt-{i}"\n' for i in range(1, 5))
+    )
+    train_and_evaluate(make_config(*args, "train.resume=true"), run)
+    assert "epoch,loss" in (run / "history.csv").read_text()
+    assert (run / "history.csv").read_text() == (tmp_path / "whole" / "history.csv").read_text()
