@@ -31,12 +31,12 @@ from alexnet_mnist.config import Invert
 
 FIELD = 28  # MNIST's image side
 BOX = 20  # the side of the square MNIST fitted each digit's bounding box into
-WORKING_SIZE = 256
+WORKING_SIZE = 256  # pixels on the longer side: ample for a 20-pixel digit, fast for a 12 MP photo
 GRID = 8  # background blocks along the longer side
-NOISE_SIGMAS = 4.0
+NOISE_SIGMAS = 4.0  # few pixels of a clean background pass 4 sigma; specks left are trimmed by BOX_TRIM
 BOX_TRIM = 0.0025
 BORDER = 0.05  # the border strip, as a fraction of each side, that shows the background
-SATURATED = 0.4
+SATURATED = 0.4  # MNIST's share of ink at full intensity
 
 
 class BlankImage(ValueError):
