@@ -138,9 +138,28 @@ class ExportConfig:
     quantization: Quantization = Quantization.none
 
 
+class Invert(str, Enum):
+    """Whether mode=predict turns an image file's intensities round (MNIST digits are light on dark)."""
+
+    auto = "auto"  # invert when the digit is darker than its background
+    true = "true"
+    false = "false"
+
+    def __str__(self):  # how OmegaConf stores a default in PredictConfig's str field
+        return self.value
+
+
 @dataclass
 class PredictConfig:
-    invert: bool = False  # images with dark digits on a light background
+    # Typed str, not Invert: Hydra reads `predict.invert=true` as a bool, which an Enum field rejects;
+    # OmegaConf stores it as "True", and __post_init__ makes any spelling an Invert.
+    invert: str = Invert.auto.value
+
+    def __post_init__(self):
+        try:
+            self.invert = Invert(str(self.invert).lower())
+        except ValueError:
+            raise UserError(f"predict.invert={self.invert} is not one of auto, true, false") from None
 
 
 class Logger(str, Enum):

@@ -1,0 +1,99 @@
+"""mode=predict's preparation of image files as MNIST's digits were prepared (fast, synthetic images)."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageOps
+
+from alexnet_mnist import data, predict
+from alexnet_mnist.config import Invert
+from alexnet_mnist.errors import UserError
+from alexnet_mnist.prepare import prepare_digit
+from conftest import make_config
+
+
+def photo_of_a_seven(seed=0):
+    """A thick dark '7' off centre on uneven, noisy grey paper, 200x150 like a cropped phone photo."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:150, 0:200]
+    paper = 150 + 60 * cols / 200 + 20 * rows / 150 + rng.normal(0, 6, rows.shape)
+    image = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
+    ImageDraw.Draw(image).line([(30, 30), (90, 30), (60, 120)], fill=40, width=9)
+    return image
+
+
+def centre_of_mass(image):
+    rows, cols = np.indices(image.shape)
+    return (rows * image).sum() / image.sum(), (cols * image).sum() / image.sum()
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [(None, Invert.auto), ("predict.invert=auto", Invert.auto), ("predict.invert=true", Invert.true),
+     ("predict.invert=false", Invert.false)],
+)
+def test_invert_reads_auto_true_and_false_from_the_command_line(override, expected):
+    assert make_config(*[override] if override else []).predict.invert is expected
+
+
+def test_invert_rejects_other_values_in_one_line():
+    with pytest.raises(UserError, match="predict.invert=maybe is not one of auto, true, false"):
+        make_config("predict.invert=maybe")
+
+
+def test_a_photo_like_digit_is_prepared_as_mnist_digits_were():
+    prepared = prepare_digit(photo_of_a_seven())
+    assert prepared.shape == (28, 28) and prepared.dtype == np.float32
+    ink_rows, ink_cols = np.nonzero(prepared)
+    longer = max(np.ptp(ink_rows), np.ptp(ink_cols)) + 1
+    assert 19 <= longer <= 20
+    assert np.allclose(centre_of_mass(prepared), 14, atol=1)
+    assert prepared.max() == 1.0
+    # Light on dark: the paper, however uneven and noisy, is 0 around the digit.
+    assert prepared[:3].max() == 0 and prepared[:, :3].max() == 0 and prepared[:, -3:].max() == 0
+    assert (prepared == 0).mean() > 0.6
+
+
+def test_invert_true_and_false_force_the_polarity():
+    dark_on_light = photo_of_a_seven()
+    light_on_dark = ImageOps.invert(dark_on_light)
+    prepared = prepare_digit(dark_on_light, Invert.auto)
+    np.testing.assert_allclose(prepare_digit(light_on_dark, Invert.auto), prepared, atol=1e-4)
+    np.testing.assert_allclose(prepare_digit(light_on_dark, Invert.false), prepared, atol=1e-4)
+    np.testing.assert_allclose(prepare_digit(dark_on_light, Invert.true), prepared, atol=1e-4)
+    # Taken as light on dark, the photo's bright paper is the "digit": not what auto sees.
+    assert np.abs(prepare_digit(dark_on_light, Invert.false) - prepared).mean() > 0.1
+
+
+def test_load_inputs_prepares_png_and_jpeg_files_and_leaves_npy_batches(tmp_path):
+    photo_of_a_seven().save(tmp_path / "seven.png")
+    photo_of_a_seven().convert("RGB").save(tmp_path / "seven.jpg", quality=90)
+    batch = np.zeros((2, 28, 28), np.uint8)
+    np.save(tmp_path / "batch.npy", batch)
+    images, names = predict.load_inputs([tmp_path / "seven.png", tmp_path / "seven.jpg", tmp_path / "batch.npy"])
+    assert images.shape == (4, 28, 28, 1) and names[0] == str(tmp_path / "seven.png")
+    assert np.abs(images[0] - images[1]).mean() < 0.05  # JPEG's artefacts barely matter
+    assert images[2:].max() == 0  # .npy images are taken as prepared: auto does not invert them
+    assert predict.load_inputs([tmp_path / "batch.npy"], Invert.true)[0].min() == 1
+
+
+def test_a_blank_image_is_a_one_line_error(tmp_path):
+    Image.new("L", (60, 40), 200).save(tmp_path / "blank.png")
+    with pytest.raises(UserError, match="input .*blank.png is blank"):
+        predict.load_inputs([tmp_path / "blank.png"])
+
+
+@pytest.mark.real_data
+def test_mnist_digits_photographed_large_come_back_as_they_were(tfds_data_dir):
+    """MNIST test digits, drawn 5x larger in dark ink on lit grey paper, prepare to the original."""
+    images, _, _ = data.load("mnist", "test[:50]", data_dir=tfds_data_dir)
+    rng = np.random.default_rng(0)
+    similarity = []
+    for digit in images[..., 0]:
+        ink = np.asarray(Image.fromarray(digit).resize((140, 140), Image.Resampling.BILINEAR)) / 255
+        rows, cols = np.mgrid[0:200, 0:170]
+        paper = 0.6 + 0.25 * cols / 170 + rng.normal(0, 0.03, rows.shape)
+        top, left = rng.integers(0, 60), rng.integers(0, 30)
+        paper[top : top + 140, left : left + 140] *= 1 - 0.8 * ink
+        photo = Image.fromarray((np.clip(paper, 0, 1) * 255).astype(np.uint8))
+        similarity.append(np.corrcoef(prepare_digit(photo).ravel(), digit.ravel())[0, 1])
+    assert np.median(similarity) > 0.9 and min(similarity) > 0.5
