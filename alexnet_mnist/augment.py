@@ -53,7 +53,7 @@ class Augmentation:
 
         if self.translate or self.rotate or self.scale or self.shear:
             draws = uniform(keys[0], 5)
-            images = _affine(
+            images = affine(
                 images,
                 shift=(draws[:, 0] * self.translate, draws[:, 1] * self.translate),
                 angle=draws[:, 2] * math.radians(self.rotate),
@@ -89,8 +89,9 @@ def _per_image(values):
     return values[:, None, None, None, :]
 
 
-def _affine(images, shift, angle, zoom, shear):
-    """Each image shifted, rotated, zoomed and sheared about its centre, zeros filled in."""
+def affine(images, shift, angle, zoom, shear):
+    """Each image shifted by (columns, rows), rotated counter-clockwise as displayed by `angle`, zoomed
+    and sheared (radians) about its centre, bilinearly, zeros filled in; one value of each per image."""
     cos, sin = tf.cos(angle), tf.sin(angle)
     # ImageProjectiveTransformV3 maps each output pixel to the input pixel it samples, so the rows
     # below are the inverse of the transform the digit undergoes (its parameters are symmetric).

@@ -23,8 +23,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-SIZE = 28
-CENTRE = (SIZE - 1) / 2
+from alexnet_mnist import augment
+from alexnet_mnist.augment import SIZE
 
 
 def _shift(rows, cols):
@@ -39,46 +39,12 @@ def _shift(rows, cols):
 
 def _affine(degrees=0.0, scale=1.0):
     """Rotate counter-clockwise (as displayed) by `degrees` and scale by `scale` about the centre."""
-    angle = math.radians(degrees)
-    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-    # The op maps each output pixel (x, y) = (column, row) back to the input point it samples.
-    transform = tf.constant(
-        [[cos, -sin, CENTRE - cos * CENTRE + sin * CENTRE, sin, cos, CENTRE - sin * CENTRE - cos * CENTRE, 0.0, 0.0]],
-        tf.float32,
-    )
 
-    def affine(images):
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images,
-            transforms=tf.repeat(transform, tf.shape(images)[0], axis=0),
-            output_shape=[SIZE, SIZE],
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="CONSTANT",
-        )
+    def transform(images):
+        same = tf.ones([tf.shape(images)[0]])
+        return augment.affine(images, (0 * same, 0 * same), math.radians(degrees) * same, scale * same, 0 * same)
 
-    return affine
-
-
-def _dilate(images):
-    return tf.nn.max_pool2d(images, ksize=3, strides=1, padding="SAME")
-
-
-def _erode(images):
-    return -tf.nn.max_pool2d(-images, ksize=3, strides=1, padding="SAME")
-
-
-def _blur(sigma):
-    taps = np.arange(-3 * sigma, 3 * sigma + 1)
-    kernel = np.exp(-(taps**2) / (2 * sigma**2))
-    kernel = tf.constant(kernel / kernel.sum(), tf.float32)
-    down, across = tf.reshape(kernel, [-1, 1, 1, 1]), tf.reshape(kernel, [1, -1, 1, 1])
-
-    def blur(images):
-        along_columns = tf.nn.depthwise_conv2d(images, down, strides=[1, 1, 1, 1], padding="SAME")
-        return tf.nn.depthwise_conv2d(along_columns, across, strides=[1, 1, 1, 1], padding="SAME")
-
-    return blur
+    return transform
 
 
 def _contrast(factor):
@@ -104,9 +70,9 @@ CORRUPTIONS = {
     "rotate_+15": _affine(degrees=15),
     "rotate_-15": _affine(degrees=-15),
     "scale_0.8": _affine(scale=0.8),
-    "dilate_1": _dilate,
-    "erode_1": _erode,
-    "blur_1": _blur(1),
+    "dilate_1": augment.dilate,
+    "erode_1": augment.erode,
+    "blur_1": lambda images: augment.gaussian_blur(images, 1.0),
     "contrast_0.6": _contrast(0.6),
     "lowres_10": _low_resolution(10),
 }
