@@ -1,0 +1,154 @@
+"""The accuracy table: each committed recipe over 3 seeds, on MNIST's test split and corrupted copies.
+
+    python benchmarks/accuracy.py [--recipes NAME ...] [--seeds 0 1 2] [--collect-only] [--write]
+
+Each (recipe, seed) is a real run of the command line, `python -m alexnet_mnist experiment=NAME
+seed=S`, in `outputs/accuracy/NAME/seed_S/`. A run that finished is collected, not repeated; one that
+was interrupted continues from its checkpoints (`train.resume=true`), so the table can be filled over
+several sittings. Each finished model is then scored on the transformed copies of the test split in
+`alexnet_mnist.robustness` (kept in the run's `robustness.json`). `--write` writes
+benchmarks/ACCURACY.md. Needs the prepared datasets (TFDS_DATA_DIR).
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from train_throughput import cpu_model
+
+from alexnet_mnist import artifacts, data
+from alexnet_mnist.files import read_csv
+from alexnet_mnist.robustness import evaluate_robustness
+
+REPO = Path(__file__).resolve().parents[1]
+# (recipe, the overrides that select it): `default` is the plain `python -m alexnet_mnist model=alexnet`.
+RECIPES = {
+    "default": ["model=alexnet"],
+    "alexnet_best": ["experiment=alexnet_best"],
+    "ensemble_best": ["experiment=ensemble_best"],
+    "mlp_best": ["experiment=mlp_best"],
+    "alexnet_fashion_best": ["experiment=alexnet_fashion_best"],
+}
+SMOKE = ["debug=smoke"]
+
+
+def run(recipe, seed, runs_dir, extra=()):
+    """The run directory of (recipe, seed), trained (or continued) unless it finished before."""
+    run_dir = runs_dir / recipe / f"seed_{seed}"
+    if not (run_dir / "metrics.json").is_file():
+        command = [
+            sys.executable, "-m", "alexnet_mnist", *RECIPES[recipe], f"seed={seed}", "train.resume=true",
+            f"hydra.run.dir={run_dir}", "export.tflite=false", "progress=false", *extra,
+        ]  # fmt: skip
+        print("running", " ".join(command[2:]), flush=True)
+        subprocess.run(command, check=True, cwd=REPO)
+    return run_dir
+
+
+def robustness(run_dir):
+    """{"clean": accuracy, corruption: accuracy, ...} of the run's model, computed once."""
+    cached = run_dir / "robustness.json"
+    if not cached.is_file():
+        run_data = OmegaConf.load(run_dir / ".hydra" / "config.yaml").data
+        test, _ = data.make_test_split(run_data.name, batch_size=1000, examples=run_data.eval_examples)
+        cached.write_text(json.dumps(evaluate_robustness(artifacts.load_model(run_dir / artifacts.MODEL_FILE), test), indent=2))
+    return json.loads(cached.read_text())
+
+
+def summarize(recipe, run_dirs):
+    """The table row of a recipe: means and standard deviations over its finished runs."""
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in run_dirs]
+    members = [m.get("members") for m in metrics]
+    # An ensemble's run directory holds its members' runs: their epochs and times add up.
+    runs = [[d / "members" / str(k) for k in range(len(ms))] if ms else [d] for d, ms in zip(run_dirs, members)]
+    timings = [[_timing(r) for r in member_runs] for member_runs in runs]
+    accuracies = [m["test_accuracy"] for m in metrics]
+    return {
+        "recipe": recipe,
+        "command": "python -m alexnet_mnist " + " ".join(RECIPES[recipe]),
+        "seeds": len(run_dirs),
+        "test_accuracy": (statistics.mean(accuracies), statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0),
+        "epochs": statistics.mean(sum(len(t) for t in ts) for ts in timings),
+        "wall_seconds": statistics.mean(sum(sum(t) for t in ts) for ts in timings),
+        "to_99.0": _mean_or_none([m.get("seconds_to_val_accuracy_0.99") for m in metrics]),
+        "to_99.5": _mean_or_none([m.get("seconds_to_val_accuracy_0.995") for m in metrics]),
+        "robustness": {name: statistics.mean(r[name] for r in map(robustness, run_dirs)) for name in robustness(run_dirs[0])},
+    }
+
+
+def _timing(run_dir):
+    return [float(row["epoch_seconds"]) for row in read_csv(run_dir / "timing.csv")]
+
+
+def _mean_or_none(values):
+    """The mean over runs, or None unless every run reached the milestone."""
+    return None if not values or None in values else statistics.mean(values)
+
+
+def render(rows):
+    minutes = lambda s: "–" if s is None else f"{s / 60:.1f}"  # noqa: E731
+    names = list(rows[0]["robustness"]) if rows else []
+    lines = [
+        "# Accuracy",
+        "",
+        f"Written by `benchmarks/accuracy.py` from real runs on {cpu_model()} (2 cores): test accuracy of the "
+        "best-validation weights, mean ± standard deviation over seeds; wall time per run in minutes (the "
+        "epochs with their validation and checkpoints, all members of an ensemble); minutes until the "
+        "validation accuracy first reached 99.0 % and 99.5 % (mean over seeds, – unless every seed did).",
+        "",
+        "| recipe | seeds | test accuracy % | epochs | minutes per run | to 99.0 % val | to 99.5 % val | command |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        mean, sd = row["test_accuracy"]
+        lines.append(
+            f"| {row['recipe']} | {row['seeds']} | {100 * mean:.2f} ± {100 * sd:.2f} | {row['epochs']:.0f} | "
+            f"{minutes(row['wall_seconds'])} | {minutes(row['to_99.0'])} | {minutes(row['to_99.5'])} | `{row['command']} seed=S` |"
+        )
+    lines += [
+        "",
+        "Robustness: test accuracy % on transformed copies of the test split that no run trains on "
+        "(definitions in `alexnet_mnist/robustness.py`), mean over seeds.",
+        "",
+        "| recipe | " + " | ".join(names) + " | worst |",
+        "|---|" + "---:|" * (len(names) + 1),
+    ]
+    for row in rows:
+        values = row["robustness"]
+        lines.append(
+            f"| {row['recipe']} | " + " | ".join(f"{100 * values[n]:.2f}" for n in names) + f" | {100 * min(values.values()):.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--runs-dir", type=Path, default=REPO / "outputs" / "accuracy")
+    parser.add_argument("--collect-only", action="store_true", help="only collect runs that finished; train none")
+    parser.add_argument("--smoke", action="store_true", help="debug=smoke runs (seconds; their accuracy means nothing)")
+    parser.add_argument("--write", action="store_true", help="also write benchmarks/ACCURACY.md")
+    args = parser.parse_args()
+
+    rows = []
+    for recipe in args.recipes:
+        if args.collect_only:
+            dirs = [args.runs_dir / recipe / f"seed_{s}" for s in args.seeds]
+            dirs = [d for d in dirs if (d / "metrics.json").is_file()]
+        else:
+            dirs = [run(recipe, seed, args.runs_dir, SMOKE if args.smoke else ()) for seed in args.seeds]
+        if dirs:
+            rows.append(summarize(recipe, dirs))
+    table = render(rows)
+    print(table)
+    if args.write:
+        (Path(__file__).parent / "ACCURACY.md").write_text(table)
+
+
+if __name__ == "__main__":
+    main()
