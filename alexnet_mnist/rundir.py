@@ -2,7 +2,7 @@
 
 Hydra creates the directory, with `.hydra/` and the job's log, before the app sees its config. A
 command rejected before any work, and the modes whose files go next to their `checkpoint`
-(export, predict, report), would leave just that behind: such a directory is removed.
+(export, predict, report), would leave just that behind: those files and the directory are removed.
 """
 
 import logging
@@ -24,25 +24,26 @@ def announce(run_dir) -> None:
 
 
 def remove_if_bookkeeping_only(run_dir, log_name) -> None:
-    """Remove `run_dir` (and outputs/DATE above it, if left empty) when it holds nothing but
-    Hydra's `.hydra/` and the job's log `log_name`."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir() or {path.name for path in run_dir.iterdir()} - {".hydra", log_name}:
+    """When `run_dir` holds nothing but Hydra's `.hydra/` and the job's log `log_name`, remove those,
+    then the directory and the empty `outputs/DATE/` above it (never the working directory)."""
+    run_dir = Path(run_dir).resolve()
+    bookkeeping = {".hydra", log_name}
+    if not run_dir.is_dir() or {path.name for path in run_dir.iterdir()} - bookkeeping:
         return
     _close_file_handlers(run_dir)
-    shutil.rmtree(run_dir)
-    # Hydra's default layout is outputs/DATE/TIME: do not leave an empty DATE (or outputs/) behind.
-    date_dir = run_dir.parent
-    if date_dir.parent.name == "outputs":
-        for directory in (date_dir, date_dir.parent):
-            if any(directory.iterdir()):
-                break
-            directory.rmdir()
+    shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+    (run_dir / log_name).unlink(missing_ok=True)
+    # Hydra's default layout is outputs/DATE/TIME: leave no empty DATE (or outputs/) behind either.
+    directories = [run_dir, run_dir.parent, run_dir.parent.parent] if run_dir.parent.parent.name == "outputs" else [run_dir]
+    for directory in directories:
+        if directory in (Path.cwd(), *Path.cwd().parents) or any(directory.iterdir()):
+            break
+        directory.rmdir()
 
 
 def _close_file_handlers(run_dir):
     """Close the log handlers writing into `run_dir`, so nothing writes there again."""
     for handler in list(logging.root.handlers):
-        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir.resolve():
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
             logging.root.removeHandler(handler)
             handler.close()
