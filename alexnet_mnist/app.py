@@ -14,12 +14,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from alexnet_mnist import quiet, rundir
 from alexnet_mnist.config import Mode, check_ranges, register_schemas
 from alexnet_mnist.errors import UserError
 
 log = logging.getLogger("alexnet_mnist")
 
 register_schemas()
+
+# Modes that write next to their `checkpoint` (or nothing at all), not into a run directory.
+_WRITE_ELSEWHERE = {Mode.export, Mode.predict, Mode.report}
 
 
 @hydra.main(version_base="1.3", config_path="pkg://alexnet_mnist.conf", config_name="config")
@@ -33,10 +37,13 @@ def main(cfg: DictConfig):
         logging.getLogger("absl").setLevel(logging.ERROR)
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
     hydra_config = HydraConfig.get()
+    output_dir, log_name = hydra_config.runtime.output_dir, f"{hydra_config.job.name}.log"
     try:
-        config, workdir = _resolve(cfg, hydra_config.runtime.output_dir)
+        config, workdir = _resolve(cfg, output_dir)
         check_ranges(config)
-        from alexnet_mnist import modes  # TensorFlow's work starts here
+        quiet.hide(not verbose)
+        with quiet.native_output():
+            from alexnet_mnist import modes  # TensorFlow's work starts here
 
         run_mode = {
             Mode.train: modes.train,
@@ -45,7 +52,7 @@ def main(cfg: DictConfig):
             Mode.predict: modes.classify,
             Mode.report: modes.report,
         }[config.mode]
-        return run_mode(config, workdir)
+        result = run_mode(config, workdir)
     except Exception as error:
         if hydra_config.mode == RunMode.MULTIRUN:
             # Hydra ends a sweep at the first job that raises; logging it instead keeps the others
@@ -54,10 +61,18 @@ def main(cfg: DictConfig):
             traceback = verbose or not isinstance(error, UserError)
             log.error("job %s failed: %s", hydra_config.job.num, error, exc_info=traceback)
             return math.nan
-        if isinstance(error, UserError) and not verbose:
-            log.error("%s", error)
-            sys.exit(1)
+        if isinstance(error, UserError):
+            # Rejected before any work, a command leaves nothing behind; after some, its files stay.
+            rundir.remove_if_bookkeeping_only(output_dir, log_name)
+            if not verbose:
+                log.error("%s", error)
+                sys.exit(1)
         raise
+    if config.mode in _WRITE_ELSEWHERE:
+        rundir.remove_if_bookkeeping_only(output_dir, log_name)
+    else:
+        rundir.announce(workdir)
+    return result
 
 
 def _resolve(cfg, output_dir):

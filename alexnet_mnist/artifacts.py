@@ -5,6 +5,8 @@ from pathlib import Path
 
 import keras
 
+# Importing the models registers them with Keras, which load_model needs to restore them.
+from alexnet_mnist import models  # noqa: F401
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import atomic_path
 from alexnet_mnist.models.base import preserved_dtype_policy

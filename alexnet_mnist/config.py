@@ -1,7 +1,9 @@
 """Typed schemas for the Hydra configs in conf/.
 
-Each YAML file in a config group starts from one of these schemas, so Hydra rejects unknown keys and
-values of the wrong type at composition time, before TensorFlow is imported.
+The primary config starts from `Config`, whose typed fields check the data, optimizer and train
+groups; each model file starts from its own schema. So Hydra rejects unknown keys and values of the
+wrong type at composition time, before TensorFlow is imported. The schemas are stored outside the
+config groups, so they are never offered as choices (`model=...`).
 """
 
 from dataclasses import dataclass, field
@@ -203,15 +205,11 @@ class Config:
 
 
 def register_schemas() -> None:
-    """Make the schemas available to the defaults lists of conf/ under their `base_*` names."""
+    """Make the schemas available to the defaults lists of conf/ as top-level configs (not groups)."""
     store = ConfigStore.instance()
-    store.store(name="base_config", node=Config)
-    store.store(group="model", name="base_mlp", node=MLPConfig)
-    store.store(group="model", name="base_alexnet", node=AlexNetConfig)
-    store.store(group="data", name="base_data", node=DataConfig)
-    store.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
-    store.store(group="train", name="base_train", node=TrainConfig)
-    store.store(group="augment", name="base_augment", node=AugmentConfig)
+    store.store(name="config_schema", node=Config)
+    store.store(name="mlp_schema", node=MLPConfig)
+    store.store(name="alexnet_schema", node=AlexNetConfig)
 
 
 def check_ranges(config: Config) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from alexnet_mnist import quiet
 from alexnet_mnist.artifacts import float32_copy, load_model
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import atomic_path, write_json
@@ -46,7 +47,7 @@ def convert(model, quantization="none", representative_images=None) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         # The converter goes through a temporary SavedModel and prints its signature to stdout.
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), quiet.native_output():
             return converter.convert()
     except Exception as error:  # the converter raises several types, all meaning "cannot convert"
         raise UserError(f"TFLite conversion ({quantization}) failed: {error}") from error
@@ -112,7 +113,8 @@ class TFLiteModel:
         images = np.asarray(images, np.float32)
         if len(images) != self.batch_size:
             self.interpreter.resize_tensor_input(self.input, images.shape)
-            self.interpreter.allocate_tensors()
+            with quiet.native_output():  # the first allocation announces the XNNPACK delegate
+                self.interpreter.allocate_tensors()
             self.batch_size = len(images)
         self.interpreter.set_tensor(self.input, images)
         self.interpreter.invoke()

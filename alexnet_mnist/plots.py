@@ -21,10 +21,11 @@ def curves(history) -> Figure:
     fig = Figure(figsize=SIZES["curves"], dpi=DPI, layout="constrained")
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy")):
-        ax.plot(epochs, [row[metric] for row in history], "o-", label="training")
-        ax.plot(epochs, [row["val_" + metric] for row in history], "o-", label="validation")
-        ax.set(title=metric, xlabel="epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.plot(epochs, [row[metric] for row in history], "o-", markersize=7, label="training")
+        ax.plot(epochs, [row["val_" + metric] for row in history], "s--", markersize=6, label="validation")
+        # Half an epoch of margin: one epoch gets a real axis (ticked 1), not 0.945...1.050.
+        ax.set(title=metric, xlabel="epoch", xlim=(min(epochs) - 0.5, max(epochs) + 0.5))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         ax.legend()
     return fig

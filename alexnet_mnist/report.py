@@ -3,11 +3,11 @@
 import csv
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from alexnet_mnist import data, plots
+from alexnet_mnist.artifacts import load_model
 
 
 def predict(model, dataset):
@@ -54,7 +54,7 @@ def report_saved_run(run_dir, dataset, *, eval_examples=None, eval_batch_size=10
     evaluated on. Returns the PNG paths.
     """
     run_dir = Path(run_dir)
-    model = keras.models.load_model(run_dir / "model.keras")
+    model = load_model(run_dir / "model.keras")
     test, class_names = data.make_test_split(
         dataset, batch_size=eval_batch_size, data_dir=data_dir, download=download, examples=eval_examples
     )

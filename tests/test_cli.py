@@ -5,11 +5,14 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
 
+# The console script pip installs beside this Python.
+CONSOLE_SCRIPT = Path(sys.executable).parent / "alexnet-mnist"
 RUN_FILES = ["metrics.json", "history.csv", "model.keras", "alexnet_mnist.log", ".hydra/config.yaml", "checkpoints/checkpoint"]
 
 
@@ -34,6 +37,8 @@ def test_smoke_run_writes_every_file_and_a_clean_log(tfds_data_dir, tmp_path):
     assert "oneDNN" not in result.stderr + result.stdout and "cuda" not in (result.stderr + result.stdout).lower()
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert lines and len(lines) == len(set(lines))
+    assert lines[-1].endswith(f"run directory {tmp_path}: model.keras, model.tflite, metrics.json, history.csv, "
+                              "confusion.png, curves.png, errors.png, samples.png")
 
 
 def test_bad_value_is_one_clear_error_before_tensorflow_starts(tmp_path):
@@ -67,10 +72,27 @@ def test_installed_wheel_runs_outside_the_repo(tfds_data_dir, tmp_path):
     assert (workdir / "run" / "metrics.json").is_file() and (workdir / "run" / "model.keras").is_file()
 
 
-def test_missing_dataset_names_the_dataset_and_folder(tmp_path):
+def test_missing_dataset_names_the_dataset_and_folder_quietly_and_leaves_nothing(tmp_path):
+    # The installed console script: TensorFlow starts (and probes for CUDA) before the data are read.
     env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "empty")}
-    result = run_cli("model=mlp", "data=fashion_mnist", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    result = subprocess.run(
+        [CONSOLE_SCRIPT, "model=mlp", "data=fashion_mnist"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 1
-    output = result.stdout + result.stderr
-    assert "dataset 'fashion_mnist' is not prepared in " + str(tmp_path / "empty") in output
-    assert "TFDS_DATA_DIR" in output and "Traceback" not in output
+    assert "dataset 'fashion_mnist' is not prepared in " + str(tmp_path / "empty") in result.stdout
+    assert "TFDS_DATA_DIR" in result.stdout and result.stderr == ""
+    assert not list(tmp_path.iterdir())  # no outputs/DATE/TIME with just Hydra's files
+
+
+def test_help_offers_only_real_choices(tmp_path):
+    result = run_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "model: alexnet, mlp\n" in result.stdout and "optimizer: adam, rmsprop, sgd\n" in result.stdout
+    assert "base_" not in result.stdout and "schema" not in result.stdout
+
+
+@pytest.mark.parametrize("args", [["optimizer.lr=-1"], ["mode=predict", "checkpoint=no/such/run", "inputs=[x.png]"]])
+def test_a_rejected_command_leaves_nothing_behind(args, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout.count("ERROR") == 1
+    assert not list(tmp_path.iterdir())

@@ -70,3 +70,9 @@ def test_unknown_choice_is_rejected(override):
     with pytest.raises(ConfigCompositionException) as info:
         make_config(override)
     assert override.split("=")[0] in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("override", ["model=base_alexnet", "model=alexnet_schema", "data=base_data", "train=base_train"])
+def test_schemas_are_not_choices(override):
+    with pytest.raises(Exception, match="Could not find"):
+        make_config(override)

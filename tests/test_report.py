@@ -78,3 +78,12 @@ def test_mode_report_needs_a_finished_run(checkpoint, tmp_path):
     overrides = ["mode=report"] + ([f"checkpoint={checkpoint}"] if checkpoint else [])
     with pytest.raises(UserError, match="checkpoint"):
         modes.report(make_config(*overrides), tmp_path)
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 40])
+def test_curves_tick_whole_epochs(epochs):
+    history = [{"epoch": e, "loss": 1 / e, "accuracy": 1 - 1 / (e + 1), "val_loss": 1.1 / e, "val_accuracy": 0.9} for e in range(1, epochs + 1)]
+    for ax in plots.curves(history).axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks) and 1 <= len(ticks) <= 12, ticks
+        assert all(line.get_marker() not in (None, "None", "") for line in ax.get_lines())

@@ -77,6 +77,7 @@ def test_sweep_on_the_command_line_summarises_every_job(tfds_data_dir, tmp_path)
     result = run_cli("mode=report", f"checkpoint={mlp_job}", f"hydra.run.dir={report_run}", cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert_pictures(mlp_job)
+    assert not report_run.exists()  # its pictures went to the run it drew; no directory of its own
 
 
 def test_optuna_search_space_is_valid_sweep_syntax():

@@ -1,0 +1,73 @@
+"""The README's commands, run as a user would copy them: each must compose, and each experiment config
+must train (`debug=smoke`), so the README cannot drift from conf/ again."""
+
+import shlex
+import subprocess
+import sys
+from importlib.resources import files
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from conftest import REPO
+
+COMMANDS = ("python -m alexnet_mnist", "alexnet-mnist")
+EXPERIMENTS = sorted(p.name.removesuffix(".yaml") for p in files("alexnet_mnist.conf").joinpath("experiment").iterdir() if p.name.endswith(".yaml"))
+
+
+def readme_commands():
+    """The arguments of every command line of the README's code blocks (indented lines)."""
+    lines, commands = (REPO / "README.md").read_text().splitlines(), []
+    while lines:
+        line = lines.pop(0).strip()
+        while line.endswith("\\") and lines:
+            line = line[:-1] + lines.pop(0).strip()
+        prefix = next((p for p in COMMANDS if line.startswith(p + " ")), None)
+        if prefix:
+            commands.append(shlex.split(line[len(prefix):], comments=True))
+    return commands
+
+
+def jobs(args):
+    """The override lists that `args` runs: itself, or for a sweep (`-m`) as many jobs as its longest
+    sweep has values, job i taking value i of every sweep (or its last), so every value is composed."""
+    if "-m" not in args:
+        return [args]
+    overrides = [a for a in args if a != "-m"]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    values = [list(o.sweep_string_iterator()) if o.is_sweep_override() else [text] for o, text in zip(parsed, overrides)]
+    key_of = [o.get_key_element() + "=" if o.is_sweep_override() else "" for o in parsed]
+    return [
+        [key + choices[min(i, len(choices) - 1)] for key, choices in zip(key_of, values)]
+        for i in range(max(map(len, values), default=1))
+    ]
+
+
+def test_the_readme_shows_commands_and_every_experiment():
+    commands = readme_commands()
+    assert len(commands) >= 20
+    for name in EXPERIMENTS:
+        assert [f"experiment={name}"] in [[a for a in c if a.startswith("experiment=")] for c in commands], name
+
+
+@pytest.mark.parametrize("args", readme_commands(), ids=" ".join)
+def test_every_readme_command_composes(args, tmp_path):
+    for overrides in jobs(args):
+        result = subprocess.run(
+            [sys.executable, "-m", "alexnet_mnist", *overrides, "--cfg", "job"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, f"{' '.join(overrides)}:\n{result.stderr}"
+    assert not list(tmp_path.iterdir())  # composing writes nothing
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_trains_in_smoke_mode(name, tfds_data_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "alexnet_mnist", f"experiment={name}", "debug=smoke", "progress=false", "hydra.run.dir=run"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert "run directory run: model.keras, model.tflite, metrics.json" in result.stdout.splitlines()[-1]
