@@ -22,14 +22,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import cpu_model, project_loop  # noqa: E402
+from train_throughput import compose_config, cpu_model, project_loop  # noqa: E402
 
 from alexnet_mnist import data  # noqa: E402
-from alexnet_mnist.config import register_schemas  # noqa: E402
 from alexnet_mnist.files import read_csv  # noqa: E402
 from alexnet_mnist.models import build_model  # noqa: E402
 from alexnet_mnist.train import build_optimizer, reset_process_state, resolve_precision, train_and_evaluate  # noqa: E402
@@ -40,13 +37,10 @@ MODELS = (("mlp", 6, 400), ("alexnet", 3, 8))
 
 
 def run_config(model_name, epochs, overrides=()):
-    register_schemas()
-    with initialize_config_module("alexnet_mnist.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[
-            f"model={model_name}", f"train.epochs={epochs}", f"train.batch_size={BATCH}",
-            "train.early_stopping.patience=100", "progress=false", "report.plots=false", *overrides,
-        ])  # fmt: skip
-    return OmegaConf.to_object(cfg)
+    return compose_config([
+        f"model={model_name}", f"train.epochs={epochs}", f"train.batch_size={BATCH}",
+        "train.early_stopping.patience=100", "progress=false", "report.plots=false", "augment=none", *overrides,
+    ])  # fmt: skip
 
 
 def project_epochs(config):
