@@ -148,3 +148,35 @@ def test_time_to_accuracy_sums_the_epochs_until_the_first_that_reached_it():
         "seconds_to_val_accuracy_0.995": 100.0,
         "seconds_to_val_accuracy_0.999": None,
     }
+
+
+
+@pytest.mark.parametrize(
+    "schedule, warmup, expected",
+    [
+        # step 0, end of warm-up (step 30 of 100), last step
+        ("onecycle", 0, (1e-3 / 25, 1e-3, 0.0)),
+        ("cosine", 30, (0.0, 1e-3, 0.0)),
+    ],
+)
+def test_warm_up_then_decay(schedule, warmup, expected):
+    optimizer = train.build_optimizer("adamw", 1e-3, schedule=schedule, total_steps=100, warmup_steps=warmup, weight_decay=0.05)
+    schedule_fn = optimizer._learning_rate
+    rates = [float(schedule_fn(step)) for step in (0, 30, 100)]
+    np.testing.assert_allclose(rates, expected, atol=1e-8)
+    assert optimizer.weight_decay == 0.05 and type(optimizer).__name__ == "AdamW"
+
+
+def test_learning_rate_scales_with_batch_size():
+    assert train.scaled_lr(1e-3, None, 256) == 1e-3
+    assert train.scaled_lr(1e-3, 64, 256) == pytest.approx(4e-3)
+
+
+def test_label_smoothing_changes_only_the_training_targets():
+    logits = np.array([[4.0, 0.0] + [0.0] * 8], np.float32)
+    plain = train.Trainer(train.build_model("mlp"), None, label_smoothing=0.0)
+    smooth = train.Trainer(train.build_model("mlp"), None, label_smoothing=0.1)
+    one_hot = np.eye(10, dtype=np.float32)[[0]]
+    assert float(smooth.train_loss_fn(one_hot, logits)[0]) > float(plain.train_loss_fn(one_hot, logits)[0])
+    labels = np.array([0])
+    assert float(smooth.loss_fn(labels, logits)[0]) == float(plain.loss_fn(labels, logits)[0])
