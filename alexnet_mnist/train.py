@@ -108,12 +108,16 @@ class Trainer:
             self.train_steps = tf.function(self._train_steps, input_signature=chunk)
             self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile, input_signature=batch)
 
-    def warm_up(self):
-        """Trace and run the steps once, so that the first epoch does not pay for tracing and graph
-        optimization: training on an empty chunk (no step is taken), evaluating one blank image
-        (`evaluate` resets its metrics)."""
-        self.train_steps(tf.zeros([0, 1, *INPUT_SHAPE]), tf.zeros([0, 1], tf.int64))
-        self.eval_step(tf.zeros([1, *INPUT_SHAPE]), tf.zeros([1], tf.int64))
+    def warm_up(self, batch_size):
+        """Trace the steps and run each once on blank images of `batch_size`, then put every variable
+        back: the first epoch then pays neither for tracing and graph optimization nor for the
+        kernels' first-call setup, and training goes on exactly as without the warm-up."""
+        variables = [*self.model.variables, *self.optimizer.variables, *self.train_loss.variables, *self.train_accuracy.variables]
+        values = [variable.numpy() for variable in variables]
+        self.train_steps(tf.zeros([1, batch_size, *INPUT_SHAPE]), tf.zeros([1, batch_size], tf.int64))
+        self.eval_step(tf.zeros([batch_size, *INPUT_SHAPE]), tf.zeros([batch_size], tf.int64))
+        for variable, value in zip(variables, values):
+            variable.assign(value)
 
     def _train_step(self, images, labels):
         with tf.GradientTape() as tape:
@@ -274,8 +278,8 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
     if train_cfg.resume:
         state.restore(fallback=train_cfg.resume_fallback)
     start = time.perf_counter()
-    trainer.warm_up()
-    log.info("traced the train and evaluation steps in %.1f s", time.perf_counter() - start)
+    trainer.warm_up(train_cfg.batch_size)
+    log.info("warmed up the train and evaluation steps in %.1f s", time.perf_counter() - start)
 
     writer = summaries.create_writer(workdir, config.logger == Logger.tensorboard)
     try:

@@ -120,8 +120,10 @@ def test_epochs_reuse_the_step_traced_before_the_first(mock_mnist):
     # Chunks of 3 and 1 batches of 32, and a last batch of 22: one trace serves them all.
     splits = data.make_splits("mnist", batch_size=32, eval_batch_size=50, val_fraction=0.25, seed=3)
     trainer = train.Trainer(train.build_model("mlp"), train.build_optimizer("adam", 1e-3))
-    trainer.warm_up()
-    assert float(trainer.optimizer.iterations.numpy()) == 0  # the warm-up takes no step
+    before = [v.numpy() for v in trainer.model.variables]
+    trainer.warm_up(32)
+    assert int(trainer.optimizer.iterations.numpy()) == 0  # the warm-up leaves no trace
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, trainer.model.variables))
     for epoch in (1, 2):
         assert list(trainer.train_epoch(splits.train_chunks(epoch, 0, 3), 0)) == [3, 4, 5]
         trainer.evaluate(splits.val)
