@@ -17,25 +17,15 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from alexnet_mnist.config import AugmentConfig
+
 SIZE = 28
 CENTRE = (SIZE - 1) / 2
 
 
-@dataclass(frozen=True)
-class Augmentation:
-    """Magnitudes of each transform; 0 turns it off (all 0: no augmentation)."""
-
-    translate: float = 0.0  # largest shift, pixels
-    rotate: float = 0.0  # largest rotation, degrees
-    scale: float = 0.0  # zoom factor in [1 - scale, 1 + scale]
-    shear: float = 0.0  # largest shear, degrees
-    elastic_alpha: float = 0.0  # largest displacement of the elastic field, pixels
-    elastic_sigma: float = 4.0  # distance over which the displacement changes, pixels
-    stroke: float = 0.0  # largest step towards a one-pixel thicker (dilated) or thinner (eroded) stroke
-    blur: float = 0.0  # largest step towards a Gaussian blur of σ = 1
-    lowres: float = 0.0  # share of images brought down to 10-20 pixels and back up
-    contrast: float = 0.0  # contrast factor in [1 - contrast, 1], about each image's mean
-    brightness: float = 0.0  # added in [-brightness, brightness]
+@dataclass
+class Augmentation(AugmentConfig):
+    """The transforms with the magnitudes of `AugmentConfig` (the `augment=` keys); 0 turns one off."""
 
     @property
     def enabled(self) -> bool:
@@ -44,7 +34,7 @@ class Augmentation:
     def __call__(self, images, seed):
         """`images` (float32 `[N, 28, 28, 1]` in [0, 1]) transformed with the stateless `seed` ([2] ints)."""
         # One seed per transform, so that turning one on or off leaves the others' draws alone.
-        keys = tf.unstack(tf.random.experimental.stateless_split(seed, num=5))
+        keys = tf.unstack(tf.random.experimental.stateless_split(seed, num=4))
         n = tf.shape(images)[0]
 
         def uniform(key, columns):
