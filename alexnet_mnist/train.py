@@ -342,9 +342,11 @@ def _fit(config, splits, trainer, state, writer):
                 trainer.reset_train_metrics()
             shown = previous = int(state.step)
             chunks = splits.train_chunks(epoch, previous, train_cfg.steps_per_execution)
+            # Reading the metrics waits for the steps and costs eager ops: only when someone reads them.
+            watched = not bar.disable or config.logger == Logger.tensorboard
             for done in trainer.train_epoch(chunks, previous):
                 state.step.assign(done)
-                if done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch:
+                if watched and (done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch):
                     results = trainer.train_results()
                     bar.update(done - shown)
                     bar.set_postfix(results)
