@@ -24,7 +24,7 @@ def test_benchmark_smoke_run_prints_its_table(tfds_data_dir):
     rows = re.findall(r"^\| mlp \| (float32|mixed_bfloat16) \| ([\d,]+) \| ([\d,]+) \|", stdout, re.M)
     assert [precision for precision, _, _ in rows] == ["float32", "mixed_bfloat16"]
     assert all(int(loop.replace(",", "")) > 0 and int(fit.replace(",", "")) > 0 for _, loop, fit in rows)
-    assert "Input pipeline alone:" in stdout and "TensorFlow 2." in stdout
+    assert "Input pipeline alone, with the default augmentation:" in stdout and "TensorFlow 2." in stdout
 
 
 @pytest.mark.real_data
