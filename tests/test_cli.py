@@ -87,7 +87,7 @@ def test_missing_dataset_names_the_dataset_and_folder_quietly_and_leaves_nothing
 def test_help_offers_only_real_choices(tmp_path):
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "model: alexnet, mlp\n" in result.stdout and "optimizer: adam, rmsprop, sgd\n" in result.stdout
+    assert "model: alexnet, mlp\n" in result.stdout and "optimizer: adam, adamw, rmsprop, sgd\n" in result.stdout
     assert "base_" not in result.stdout and "schema" not in result.stdout
 
 

@@ -8,7 +8,7 @@ from alexnet_mnist.config import AlexNetConfig, Config, MLPConfig
 from conftest import make_config
 
 CONF = files("alexnet_mnist.conf")
-GROUPS = ["model", "data", "optimizer", "train", "experiment", "debug"]
+GROUPS = ["model", "data", "optimizer", "train", "augment", "experiment", "debug"]
 
 
 def options(group):
@@ -18,7 +18,8 @@ def options(group):
 def test_every_group_has_its_options():
     assert options("model") == ["alexnet", "mlp"]
     assert options("data") == ["fashion_mnist", "mnist"]
-    assert options("optimizer") == ["adam", "rmsprop", "sgd"]
+    assert options("optimizer") == ["adam", "adamw", "rmsprop", "sgd"]
+    assert options("augment") == ["affine", "elastic", "none"]
     assert "smoke" in options("debug")
 
 
@@ -31,11 +32,13 @@ def test_every_config_file_composes_to_a_typed_config(override):
     assert 0 < config.data.val_fraction < 1
 
 
-def test_defaults_follow_the_alexnet_tutorial():
+def test_defaults_are_the_alexnet_recipe():
     config = make_config()
     assert config.model.name == "alexnet"
-    assert (config.optimizer.name, config.optimizer.lr) == ("adam", 1e-3)
-    assert (config.train.batch_size, config.train.log_every_steps) == (64, 20)
+    assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == ("adamw", 1e-3, 0.05)
+    assert config.optimizer.schedule.value == "onecycle" and config.train.label_smoothing == 0.1
+    assert (config.train.epochs, config.train.batch_size, config.train.log_every_steps) == (8, 64, 20)
+    assert config.augment.elastic_alpha > 0 and config.augment.rotate > 0
     assert config.data.name == "mnist" and config.data.download is False
 
 
