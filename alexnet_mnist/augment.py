@@ -12,8 +12,8 @@ Every random number is drawn by stateless ops from the seed passed in, which the
 `train.steps_per_execution` groups it with.
 """
 
+import dataclasses
 import math
-from dataclasses import dataclass
 
 import tensorflow as tf
 
@@ -23,13 +23,14 @@ SIZE = 28
 CENTRE = (SIZE - 1) / 2
 
 
-@dataclass
+@dataclasses.dataclass
 class Augmentation(AugmentConfig):
     """The transforms with the magnitudes of `AugmentConfig` (the `augment=` keys); 0 turns one off."""
 
     @property
     def enabled(self) -> bool:
-        return any(getattr(self, name) for name in _MAGNITUDES)
+        """Whether any magnitude is set (`elastic_sigma` is a length scale, not a magnitude)."""
+        return any(value for name, value in dataclasses.asdict(self).items() if name != "elastic_sigma")
 
     def __call__(self, images, seed):
         """`images` (float32 `[N, 28, 28, 1]` in [0, 1]) transformed with the stateless `seed` ([2] ints)."""
@@ -69,9 +70,6 @@ class Augmentation(AugmentConfig):
             mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
             images = (images - mean) * (1.0 - tf.abs(contrast) * self.contrast) + mean + brightness * self.brightness
         return tf.clip_by_value(images, 0.0, 1.0)
-
-
-_MAGNITUDES = ("translate", "rotate", "scale", "shear", "elastic_alpha", "stroke", "blur", "lowres", "contrast", "brightness")
 
 
 def _per_image(values):

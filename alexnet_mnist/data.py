@@ -56,7 +56,7 @@ class Splits:
         return chunks.prefetch(PARALLEL_BATCHES).with_options(FIXED_PARALLELISM)
 
     def _load_train_batches(self, steps_and_indices, epoch):
-        images, labels = tf.constant(self.train_images), tf.constant(self.train_labels)
+        images, labels = self.train_images, self.train_labels  # already tensors: captured, not copied
         epoch_seed = tf.constant([self.seed, epoch], tf.int64)
 
         def load(step, indices):
