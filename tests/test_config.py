@@ -37,7 +37,7 @@ def test_defaults_are_the_alexnet_recipe():
     assert config.model.name == "alexnet"
     assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == ("adamw", 1e-3, 0.05)
     assert config.optimizer.schedule.value == "onecycle" and config.train.label_smoothing == 0.1
-    assert (config.train.epochs, config.train.batch_size, config.train.log_every_steps) == (8, 64, 20)
+    assert (config.train.epochs, config.train.batch_size, config.train.log_every_steps) == (7, 64, 20)
     assert config.augment.elastic_alpha > 0 and config.augment.rotate > 0
     assert config.data.name == "mnist" and config.data.download is False
 
