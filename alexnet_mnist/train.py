@@ -3,6 +3,7 @@
 import dataclasses
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -281,7 +282,8 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
         state.restore(fallback=train_cfg.resume_fallback)
     start = time.perf_counter()
     trainer.warm_up(train_cfg.batch_size)
-    log.info("warmed up the train and evaluation steps in %.1f s", time.perf_counter() - start)
+    state.warm_up()
+    log.info("warmed up the train and evaluation steps and the checkpoints in %.1f s", time.perf_counter() - start)
 
     writer = summaries.create_writer(workdir, config.logger == Logger.tensorboard)
     try:
@@ -412,6 +414,13 @@ class RunState:
         checkpoints = self.workdir / "checkpoints"
         self.latest = tf.train.CheckpointManager(checkpoint, checkpoints, max_to_keep=checkpoints_to_keep)
         self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=trainer.model.variables), checkpoints / "best", 1)
+
+    def warm_up(self):
+        """Write both checkpoints once into a scratch directory: TensorFlow builds its saver on an
+        object's first write, which would otherwise lengthen the first epoch."""
+        with tempfile.TemporaryDirectory() as scratch:
+            self.latest.checkpoint.write(f"{scratch}/latest")
+            self.best.checkpoint.write(f"{scratch}/best")
 
     def save(self):
         self.latest.save()
