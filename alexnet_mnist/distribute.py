@@ -91,8 +91,11 @@ def tf_config_from_submitit(port=None):
         import submitit
     except ImportError:
         return None
-    env = submitit.JobEnvironment()
-    if env.cluster not in ("local", "slurm"):  # submitit's "debug" executor is no job
+    try:
+        env = submitit.JobEnvironment()
+    except RuntimeError:  # how submitit says that this process is no task of a job
+        return None
+    if env.cluster not in ("local", "slurm"):  # submitit's "debug" executor runs in the caller's process
         return None
     if port is None:
         low, high = PORT_RANGE
