@@ -242,3 +242,23 @@ def test_submitit_local_launcher_runs_a_two_task_job(tfds_data_dir, tmp_path):
     assert row["status"] == "ok" and row["params"] == "101770"
     log = (tmp_path / "0" / "alexnet_mnist.log").read_text()
     assert "over 2 replicas; this process is the chief" in log and "this process is a worker" not in log
+
+
+DROPOUT_MASKS = """
+import numpy as np, tensorflow as tf
+from alexnet_mnist import distribute
+from alexnet_mnist.models import MLP
+strategy = distribute.create_strategy("mirrored", logical_cpus=2)
+with strategy.scope():
+    layer = MLP(hidden_units=(1000,), dropout=0.5).dropouts[0]
+masks = tf.function(lambda: strategy.run(lambda: layer(tf.ones([4, 1000]), training=True)))()
+np.save("masks.npy", np.stack([mask.numpy() != 0 for mask in strategy.experimental_local_results(masks)]))
+"""
+
+
+def test_dropout_draws_its_own_mask_on_each_replica(tmp_path):
+    result = subprocess.run([sys.executable, "-c", DROPOUT_MASKS], cwd=tmp_path, capture_output=True, text=True, timeout=JOB_SECONDS)
+    assert result.returncode == 0, result.stderr
+    first, second = np.load(tmp_path / "masks.npy")
+    assert 0.45 < first.mean() < 0.55 and 0.45 < second.mean() < 0.55
+    assert 0.45 < (first == second).mean() < 0.55  # independent masks agree on half the units
