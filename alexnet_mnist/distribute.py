@@ -26,7 +26,7 @@ from alexnet_mnist.errors import UserError
 PORT_RANGE = (20000, 60000)
 
 
-def create_strategy(name, *, logical_cpus=0, all_reduce="ring", bytes_per_pack=0, timeout_seconds=60.0, port=None):
+def create_strategy(name, *, logical_cpus=0, all_reduce="auto", bytes_per_pack=0, timeout_seconds=60.0, port=None):
     """The strategy `name` names: "none" (TensorFlow's default), "mirrored" (this machine's devices,
     or `logical_cpus` logical CPU devices) or "multi_worker" (cluster from TF_CONFIG, else from the
     submitit job environment with the workers' first `port`).

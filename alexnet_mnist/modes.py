@@ -14,7 +14,7 @@ from alexnet_mnist import artifacts, distribute, ensemble, export, predict, rund
 from alexnet_mnist import report as report_module
 from alexnet_mnist.config import Config, DistributeConfig, Strategy
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.train import make_splits, train_and_evaluate
+from alexnet_mnist.train import make_splits, set_thread_counts, train_and_evaluate
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ def train(config: Config, workdir):
     if config.ensemble.members > 1:
         val_accuracy = ensemble.train_ensemble(config, workdir)["val_accuracy"]
     else:
+        # Creating a strategy starts TensorFlow, whose thread pools are fixed from then on.
+        set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
         strategy = _create_strategy(config.distribute)
         if not distribute.is_chief(strategy):
             rundir.close_log_files(workdir)

@@ -137,24 +137,30 @@ class Trainer:
 
     def _train_step(self, images, labels):
         """One step on this replica's part of a global batch; returns the global batch's loss."""
-        replica = tf.distribute.get_replica_context()
-        # The parts of an epoch's last, smaller batch may differ in size by one.
-        global_size = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.shape(labels)[0])
         with tf.GradientTape() as tape:
             logits = self.model(images, training=True)
-            # Averaged over the global batch: the replicas' gradients sum to the global batch's.
             targets = tf.one_hot(labels, tf.shape(logits)[-1])
-            loss = tf.nn.compute_average_loss(self.train_loss_fn(targets, logits), global_batch_size=global_size)
-            if self.model.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+            local_sum = tf.reduce_sum(self.train_loss_fn(targets, logits))
+            # One collective tells every replica the global batch's size (the parts of an epoch's
+            # last batch may differ by one) and loss; over that size, the replicas' gradients sum
+            # to the global batch's.
+            count = tf.cast(tf.shape(labels)[0], local_sum.dtype)
+            size, total = tf.unstack(
+                tf.distribute.get_replica_context().all_reduce(
+                    tf.distribute.ReduceOp.SUM, tf.stop_gradient(tf.stack([count, local_sum]))
+                )
+            )
+            loss = local_sum / size
+            regularization = tf.add_n(self.model.losses) if self.model.losses else 0.0
+            loss += tf.nn.scale_regularization_loss(regularization)
             # Identity unless the optimizer is a LossScaleOptimizer, which unscales in apply.
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
-        # Every replica gets the same global loss, so they agree on stopping at a NaN; weighted by
-        # the local part, the replicas' metric sums read as the global mean.
-        loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
-        self.train_loss.update_state(loss, sample_weight=tf.shape(labels)[0])
+        # The same on every replica, so they agree on stopping at a NaN; weighted by each part's
+        # size, the replicas' metric sums read as the global mean.
+        loss = total / size + regularization
+        self.train_loss.update_state(loss, sample_weight=count)
         self.train_accuracy.update_state(labels, logits)
         return loss
 

@@ -41,7 +41,7 @@ def test_defaults_are_the_alexnet_recipe():
     assert (config.train.epochs, config.train.batch_size, config.train.log_every_steps) == (7, 64, 20)
     assert config.augment.elastic_alpha > 0 and config.augment.rotate > 0
     assert config.data.name == "mnist" and config.data.download is False
-    assert config.distribute.name.value == "none" and config.distribute.all_reduce.value == "ring"
+    assert config.distribute.name.value == "none" and config.distribute.all_reduce.value == "auto"
 
 
 def test_overrides_reach_the_typed_config():
