@@ -1,6 +1,7 @@
 """The custom GradientTape training loop and `train_and_evaluate`, the work behind one run."""
 
 import dataclasses
+import functools
 import logging
 import sys
 import time
@@ -395,11 +396,11 @@ def _fit(config, splits, trainer, state, writer):
             if state.step == 0:
                 trainer.reset_train_metrics()
             shown = previous = int(state.step)
-            chunks = distributed(
-                trainer.strategy, lambda shard: splits.train_chunks(epoch, previous, train_cfg.steps_per_execution, shard)
-            )
-            # Reading the metrics waits for the steps and costs eager ops: only when someone reads them.
-            watched = not bar.disable or config.logger == Logger.tensorboard
+            chunks = distributed(trainer.strategy, functools.partial(splits.train_chunks, epoch, previous, train_cfg.steps_per_execution))
+            # Reading the metrics waits for the steps and costs eager ops: only when someone reads
+            # them. Across replicas a read is a collective: every worker reads, on a terminal or not.
+            displayed = config.progress if trainer.strategy.num_replicas_in_sync > 1 else not bar.disable
+            watched = displayed or config.logger == Logger.tensorboard
             for done in trainer.train_epoch(chunks, previous):
                 state.step.assign(done)
                 if watched and (done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch):
