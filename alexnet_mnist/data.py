@@ -80,33 +80,42 @@ class Splits:
         """The training batches of `epoch`: a shuffle that depends only on (seed, epoch)."""
         return _batched(self.train_images, self.train_labels, self.batch_size, self._order(epoch))
 
-    def train_chunks(self, epoch: int, first_step: int, steps_per_chunk: int, shard: Shard = WHOLE) -> tf.data.Dataset:
-        """The batches of `train(epoch)` from batch `first_step` on, augmented, stacked
-        `steps_per_chunk` at a time (`[k, batch, 28, 28, 1]` images, `[k, batch]` labels), so that one
-        element feeds k train steps. A smaller last batch of the epoch comes alone. Under a
-        tf.distribute strategy, `shard`'s replicas each get their part of every batch, in turn.
+    def train_chunks(
+        self, epoch: int, first_step: int, steps_per_chunk: int, epochs: int = 1, shard: Shard = WHOLE
+    ) -> tf.data.Dataset:
+        """The batches of `epochs` consecutive epochs of `train`, from batch `first_step` of `epoch` on,
+        augmented, stacked `steps_per_chunk` at a time (`[k, batch, 28, 28, 1]` images, `[k, batch]`
+        labels), so that one element feeds k train steps. A chunk never spans two epochs, and an
+        epoch's smaller last batch comes alone. Under a tf.distribute strategy, `shard`'s replicas
+        each get their part of every batch, in turn.
 
-        Each batch is augmented on its own with a seed made of (seed, epoch, step), and the replica
-        when there are several, so a batch is the same whatever chunk it falls in, and when a run
-        resumes in the middle of an epoch."""
-        order = self._order(epoch)
-        full = self.num_train // self.batch_size
-        batches = order[: full * self.batch_size].reshape(full, self.batch_size)
+        One dataset, and so one iterator, serves a whole run: each epoch's order is computed inside
+        the pipeline, so nothing waits at epoch boundaries. Each batch is augmented on its own with a
+        seed made of (seed, epoch, step), and the replica when there are several, so a batch is the
+        same whatever chunk it falls in, and when a run resumes in the middle of an epoch."""
 
         def replica_chunks(replica):
-            steps = tf.data.Dataset.range(first_step, full)
-            chunks = tf.data.Dataset.zip(steps, tf.data.Dataset.from_tensor_slices(batches[first_step:]))
-            chunks = self._load_train_batches(chunks, epoch, shard, replica).batch(steps_per_chunk)
-            if self.num_train % self.batch_size:
-                last = tf.data.Dataset.from_tensors((tf.constant(full, tf.int64), order[full * self.batch_size :]))
-                chunks = chunks.concatenate(self._load_train_batches(last, epoch, shard, replica).batch(1))
-            return chunks
+            chunks = self._epoch_chunks(tf.constant(epoch, tf.int64), first_step, steps_per_chunk, shard, replica)
+            later = tf.data.Dataset.range(epoch + 1, epoch + epochs)
+            return chunks.concatenate(later.flat_map(lambda e: self._epoch_chunks(e, 0, steps_per_chunk, shard, replica)))
 
         return shard.per_replica(replica_chunks).prefetch(PARALLEL_BATCHES).with_options(FIXED_PARALLELISM)
 
+    def _epoch_chunks(self, epoch, first_step, steps_per_chunk, shard, replica):
+        order = self._order(epoch)
+        full = self.num_train // self.batch_size
+        batches = tf.reshape(order[: full * self.batch_size], [full, self.batch_size])
+        steps = tf.data.Dataset.range(first_step, full)
+        chunks = tf.data.Dataset.zip(steps, tf.data.Dataset.from_tensor_slices(batches[first_step:]))
+        chunks = self._load_train_batches(chunks, epoch, shard, replica).batch(steps_per_chunk)
+        if self.num_train % self.batch_size:
+            last = tf.data.Dataset.from_tensors((tf.constant(full, tf.int64), order[full * self.batch_size :]))
+            chunks = chunks.concatenate(self._load_train_batches(last, epoch, shard, replica).batch(1))
+        return chunks
+
     def _load_train_batches(self, steps_and_indices, epoch, shard, replica):
         images, labels = self.train_images, self.train_labels  # already tensors: captured, not copied
-        epoch_seed = tf.constant([self.seed, epoch], tf.int64)
+        epoch_seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
 
         def load(step, indices):
             indices = shard.part(indices, replica)
@@ -121,7 +130,9 @@ class Splits:
         return steps_and_indices.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
 
     def _order(self, epoch):
-        return np.random.default_rng([self.seed, epoch]).permutation(self.num_train)
+        """A permutation of the training examples drawn from (seed, epoch) alone, by graph ops."""
+        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(epoch, tf.int64)])
+        return tf.random.experimental.stateless_shuffle(tf.range(self.num_train, dtype=tf.int64), seed, alg="philox")
 
 
 def load(name, split, data_dir=None, download=False):

@@ -1,7 +1,6 @@
 """The custom GradientTape training loop and `train_and_evaluate`, the work behind one run."""
 
 import dataclasses
-import functools
 import logging
 import sys
 import time
@@ -200,11 +199,13 @@ class Trainer:
         """The epoch's running mean loss and accuracy so far (waits for the steps in flight)."""
         return {metric.name: float(metric.result()) for metric in self.train_metrics}
 
-    def train_epoch(self, chunks, first_step):
-        """Train on every chunk of stacked batches in `chunks` (`Splits.train_chunks`), one call
-        each, yielding the number of steps done in the epoch after each. Raises `NonFiniteLoss`."""
+    def train_epoch(self, chunks, first_step, steps_per_epoch):
+        """Train on the chunks of stacked batches that `chunks` (an iterator over
+        `Splits.train_chunks`) yields until the epoch's last step, one call each, yielding the number
+        of steps done in the epoch after each. Raises `NonFiniteLoss`."""
         done = first_step
-        for images, labels in chunks:
+        while done < steps_per_epoch:
+            images, labels = next(chunks)
             steps = int(self._local(labels).shape[0])
             if int(self.train_steps(images, labels)) < steps:
                 raise NonFiniteLoss(int(self.optimizer.iterations.numpy()))
@@ -381,6 +382,12 @@ def _fit(config, splits, trainer, state, writer):
     """The epochs of a run from where `state` stands, with progress, checkpoints, early stopping."""
     train_cfg = config.train
     stop = False
+    # One iterator for every epoch left: dropping an iterator, or starting one, costs time at each
+    # epoch boundary, which the pipeline otherwise fills with the next epoch's first batches.
+    first_epoch, first_step, epochs = int(state.epoch) + 1, int(state.step), train_cfg.epochs - int(state.epoch)
+    chunks = iter(distributed(trainer.strategy, lambda shard: splits.train_chunks(
+        first_epoch, first_step, train_cfg.steps_per_execution, epochs=epochs, shard=shard
+    )))  # fmt: skip
     while state.epoch < train_cfg.epochs and not stop:
         epoch = int(state.epoch) + 1
         start = time.perf_counter()
@@ -396,12 +403,11 @@ def _fit(config, splits, trainer, state, writer):
             if state.step == 0:
                 trainer.reset_train_metrics()
             shown = previous = int(state.step)
-            chunks = distributed(trainer.strategy, functools.partial(splits.train_chunks, epoch, previous, train_cfg.steps_per_execution))
             # Reading the metrics waits for the steps and costs eager ops: only when someone reads
             # them. Across replicas a read is a collective: every worker reads, on a terminal or not.
             displayed = config.progress if trainer.strategy.num_replicas_in_sync > 1 else not bar.disable
             watched = displayed or config.logger == Logger.tensorboard
-            for done in trainer.train_epoch(chunks, previous):
+            for done in trainer.train_epoch(chunks, previous, splits.steps_per_epoch):
                 state.step.assign(done)
                 if watched and (done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch):
                     results = trainer.train_results()

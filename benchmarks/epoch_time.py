@@ -8,9 +8,10 @@ Keras `compile()` + `fit()` with `validation_data` train on the same in-memory M
 optimizer (Adam at a constant 1e-3; no augmentation, no label smoothing). fit is fed the
 pipeline a Keras user writes (shuffle, batch, scale, `prefetch(AUTOTUNE)`). An epoch's wall time runs
 from the end of the one before (the start of training for the first) to the end of its own
-validation. The pure step time is the median of windows of steps timed mid-epoch (train_throughput's
-method); the prediction for an epoch is steps × step time + its evaluation time. Needs the prepared
-MNIST (TFDS_DATA_DIR). `--write` writes benchmarks/EPOCHS.md.
+validation. The pure step time is measured in the same run: the median, over the run's calls of
+`train.steps_per_execution` steps, of their seconds per step. The prediction for an epoch is
+steps × step time + its evaluation time, so any wait at an epoch's boundaries shows as the gap. Needs the prepared
+MNIST (TFDS_DATA_DIR). `--write` writes its section of benchmarks/RESULTS.md.
 """
 
 import argparse
@@ -19,22 +20,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import compose_config, cpu_model, project_loop  # noqa: E402
+from results_file import write_section  # noqa: E402
+from train_throughput import compose_config, cpu_model  # noqa: E402
 
 from alexnet_mnist import data  # noqa: E402
 from alexnet_mnist.files import read_csv  # noqa: E402
 from alexnet_mnist.models import build_model  # noqa: E402
-from alexnet_mnist.train import build_optimizer, reset_process_state, resolve_precision, train_and_evaluate  # noqa: E402
+from alexnet_mnist.train import Trainer, build_optimizer, reset_process_state, resolve_precision, train_and_evaluate  # noqa: E402
 
 BATCH = 64
-# (model, epochs, steps per step-time window)
-MODELS = (("mlp", 6, 400), ("alexnet", 3, 8))
+MODELS = (("mlp", 6), ("alexnet", 3))  # (model, epochs)
 
 
 def run_config(model_name, epochs, overrides=()):
@@ -47,11 +49,23 @@ def run_config(model_name, epochs, overrides=()):
 
 
 def project_epochs(config):
-    """Wall seconds and evaluation seconds of each epoch of the project's run."""
-    with tempfile.TemporaryDirectory() as workdir:
+    """Wall seconds and evaluation seconds of each epoch of the project's run, and its step time:
+    the median over its calls of k steps (`Trainer.train_epoch` yields after each) of their seconds per step."""
+    per_step, train_epoch = [], Trainer.train_epoch
+
+    def timed_train_epoch(trainer, chunks, first_step, steps_per_epoch):
+        last, before = time.perf_counter(), first_step
+        for done in train_epoch(trainer, chunks, first_step, steps_per_epoch):
+            now = time.perf_counter()
+            per_step.append((now - last) / (done - before))
+            last, before = now, done
+            yield done
+
+    with tempfile.TemporaryDirectory() as workdir, mock.patch.object(Trainer, "train_epoch", timed_train_epoch):
         train_and_evaluate(config, workdir)
         rows = read_csv(Path(workdir) / "timing.csv")
-    return [float(row["epoch_seconds"]) for row in rows], [float(row["eval_seconds"]) for row in rows]
+    epochs = [float(row["epoch_seconds"]) for row in rows]
+    return epochs, [float(row["eval_seconds"]) for row in rows], statistics.median(per_step)
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -91,45 +105,38 @@ def fit_epochs(config, splits):
     return clock.seconds
 
 
-def step_seconds(config, splits, window_steps, windows=5):
-    """Median seconds of one train step of the project loop, timed in windows mid-epoch."""
-    window = project_loop(config.model.name, config.precision.value, splits, config.train.steps_per_execution)
-    window(window_steps)  # warm-up
-    return statistics.median(seconds / (images / BATCH) for seconds, images in (window(window_steps) for _ in range(windows)))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="also write benchmarks/EPOCHS.md")
+    parser.add_argument("--write", action="store_true", help="also write its section of benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run: MLP on a subset")
     args = parser.parse_args()
-    models = (("mlp", 2, 20),) if args.smoke else MODELS
+    models = (("mlp", 2),) if args.smoke else MODELS
     extra = ("data.train_examples=2560", "data.eval_examples=512") if args.smoke else ()
     rows = []
-    for model_name, epochs, window_steps in models:
+    for model_name, epochs in models:
         config = run_config(model_name, epochs, extra)
         splits = data.make_splits(
             "mnist", batch_size=BATCH, eval_batch_size=config.train.eval_batch_size,
             train_examples=config.data.train_examples, eval_examples=config.data.eval_examples,
         )  # fmt: skip
-        loop, evals = project_epochs(config)
-        step = step_seconds(config, splits, window_steps)
+        loop, evals, step = project_epochs(config)
         fit = fit_epochs(config, splits)
         rows.append((model_name, resolve_precision(config.precision.value), splits.steps_per_epoch, step, loop, evals, fit))
         print(f"{model_name}: loop {loop}, eval {evals}, fit {fit}, step {step * 1e3:.2f} ms", flush=True)
     table = render(rows)
     print(table)
     if args.write:
-        (Path(__file__).parent / "EPOCHS.md").write_text(table)
+        write_section(table)
 
 
 def render(rows):
     fmt = lambda values: ", ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in values)  # noqa: E731
     lines = [
-        "# Epochs end to end",
+        "## Epochs end to end",
         "",
         f"CPU: {cpu_model()}; TensorFlow {tf.__version__}, Keras {keras.__version__}; batch {BATCH}, Adam, "
-        "MNIST (54,000 training and 6,000 validation images). Written by `benchmarks/epoch_time.py`.",
+        "MNIST (54,000 training and 6,000 validation images); the step time is the median of the run's "
+        "own calls of 20 steps. Written by `benchmarks/epoch_time.py`.",
         "",
         "| model | precision | contender | epoch wall times (s) | median | max / median | "
         "predicted epoch (steps × step + evaluation) | worst epoch / predicted | loop / fit (median epoch) |",
@@ -150,8 +157,8 @@ def render(rows):
         )
     lines += [
         "",
-        "The project loop's epochs include tf.function warm-up only before the first epoch (traced once, "
-        "outside the epoch clock), validation and the epoch's checkpoint.",
+        "The project loop's epochs include validation and the epoch's checkpoint; its steps are traced "
+        "and warmed up once before the first epoch, outside the epoch clock.",
         "",
     ]
     return "\n".join(lines)

@@ -57,7 +57,7 @@ def measure(model_name, steps, batch, workers):
         trainer = Trainer(build_model(model_name), build_optimizer("adam", 1e-3), strategy=strategy)
     trainer.warm_up(batch)
     per_call = min(STEPS_PER_EXECUTION, steps)
-    chunks = iter(distributed(trainer.strategy, lambda shard: splits.train_chunks(0, 0, per_call, shard)))
+    chunks = iter(distributed(trainer.strategy, lambda shard: splits.train_chunks(0, 0, per_call, shard=shard)))
     trainer.train_steps(*next(chunks))  # the first distributed chunk may trace again
     float(trainer.train_loss.result())
     start, done = time.perf_counter(), 0

@@ -8,7 +8,7 @@ window each, their timed windows alternate A B A B; a figure is the median over 
 is timed from its first step to its last, as in the middle of an epoch: each `fit()` call also
 makes and drops a dataset iterator, and dropping one waits for tf.data's autotuning thread, whose
 sleep doubles from 10 ms (so a whole call lasts 1.27, 2.55, 5.11 or 10.23 s here, whatever the
-steps took). Needs the prepared MNIST (TFDS_DATA_DIR). `--write` also writes benchmarks/RESULTS.md.
+steps took). Needs the prepared MNIST (TFDS_DATA_DIR). `--write` also writes its section of benchmarks/RESULTS.md.
 """
 
 import argparse
@@ -24,6 +24,8 @@ import keras
 import tensorflow as tf
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
+
+from results_file import write_section
 
 from alexnet_mnist import data
 from alexnet_mnist.augment import Augmentation
@@ -124,7 +126,7 @@ def cpu_model():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="also write benchmarks/RESULTS.md")
+    parser.add_argument("--write", action="store_true", help="also write its section of benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run: tiny windows, MLP only")
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--steps-per-execution", type=int, default=20)
@@ -157,7 +159,7 @@ def main():
     table = render(rows, pipeline, peak_rss_mib, windows, args.steps_per_execution)
     print(table)
     if args.write:
-        (Path(__file__).parent / "RESULTS.md").write_text(table)
+        write_section(table)
 
 
 def render(rows, pipeline, peak_rss_mib, windows, steps_per_execution):

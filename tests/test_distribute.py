@@ -84,7 +84,7 @@ def test_every_pipeline_makes_only_its_replicas_parts_of_each_batch():
         splits = data.make_splits("mnist", batch_size=40, eval_batch_size=50, val_fraction=0.105, seed=3)
     whole = [labels for _, labels in splits.train_chunks(1, 0, 2)]  # 179 examples: 4 batches of 40 and 19
     pipelines = [data.Shard(replicas=4, first=first, count=2) for first in (0, 2)]
-    parts = [[labels for _, labels in splits.train_chunks(1, 0, 2, shard)] for shard in pipelines]
+    parts = [[labels for _, labels in splits.train_chunks(1, 0, 2, shard=shard)] for shard in pipelines]
     # Each pipeline hands its 2 replicas their chunks in turn; the 4 replicas' parts make each chunk.
     for chunk, *replica_chunks in zip(whole, parts[0][0::2], parts[0][1::2], parts[1][0::2], parts[1][1::2]):
         np.testing.assert_array_equal(chunk, np.concatenate(replica_chunks, axis=1))

@@ -49,7 +49,7 @@ def test_non_finite_loss_stops_at_its_step():
     model = MLP(hidden_units=(8,), activation="linear")
     trainer = Trainer(model, build_optimizer("sgd", 0.01))
     with pytest.raises(NonFiniteLoss, match="at step 3;"):
-        list(trainer.train_epoch(chunks, 0))
+        list(trainer.train_epoch(iter(chunks), 0, 4))
 
 
 def test_nan_loss_exits_with_one_line_and_keeps_the_last_good_model(mock_mnist, tmp_path):

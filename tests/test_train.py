@@ -108,6 +108,24 @@ def test_auto_precision_follows_the_cpu(monkeypatch, native_bfloat16, expected):
     assert make_config(*SMOKE).precision.value == "auto"
 
 
+def test_one_training_dataset_serves_every_epoch_of_a_run(mock_mnist, tmp_path, monkeypatch):
+    # An iterator made per epoch costs time at every epoch boundary: a run makes one.
+    made = []
+    train_chunks = data.Splits.train_chunks
+    monkeypatch.setattr(data.Splits, "train_chunks", lambda *args, **kwargs: made.append(args[1:]) or train_chunks(*args, **kwargs))
+    train_and_evaluate(make_config(*SMOKE, "train.epochs=3", "train.steps_per_execution=2"), tmp_path)
+    assert made == [(1, 0, 2)]
+
+
+def test_the_runs_stream_holds_each_epochs_batches_in_turn(mock_mnist):
+    splits = data.make_splits("mnist", batch_size=32, eval_batch_size=50, val_fraction=0.25, seed=3)
+    stream = [labels.numpy() for _, labels in splits.train_chunks(2, first_step=3, steps_per_chunk=2, epochs=3)]
+    per_epoch = [labels.numpy() for epoch, first in ((2, 3), (3, 0), (4, 0)) for _, labels in splits.train_chunks(epoch, first, 2)]
+    # 150 examples in batches of 32: steps 3 and 4 (a batch of 22) of epoch 2, then whole epochs.
+    assert [len(x) for x in stream] == [1, 1, 2, 2, 1, 2, 2, 1]
+    assert len(stream) == len(per_epoch) and all(np.array_equal(a, b) for a, b in zip(stream, per_epoch))
+
+
 def test_no_dataset_starts_tf_data_autotuning(mock_mnist):
     # Dropping an autotuned iterator waits for its autotuning thread (up to 60 s), and every epoch
     # and evaluation drops one: none of the run's datasets may autotune.
@@ -124,8 +142,9 @@ def test_epochs_reuse_the_step_traced_before_the_first(mock_mnist):
     trainer.warm_up(32)
     assert int(trainer.optimizer.iterations.numpy()) == 0  # the warm-up leaves no trace
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, trainer.model.variables))
-    for epoch in (1, 2):
-        assert list(trainer.train_epoch(splits.train_chunks(epoch, 0, 3), 0)) == [3, 4, 5]
+    chunks = iter(splits.train_chunks(1, 0, 3, epochs=2))
+    for _ in (1, 2):
+        assert list(trainer.train_epoch(chunks, 0, 5)) == [3, 4, 5]
         trainer.evaluate(splits.val)
     assert trainer.train_steps.experimental_get_tracing_count() == 1
     assert trainer.eval_step.experimental_get_tracing_count() == 1
