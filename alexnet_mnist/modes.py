@@ -33,7 +33,7 @@ def train(config: Config, workdir):
         set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
         strategy = _create_strategy(config.distribute)
         if not distribute.is_chief(strategy):
-            rundir.close_log_files(workdir)
+            rundir.close_log_files()  # the chief's log is the run's
             train_and_evaluate(config, workdir, strategy)
             return None
         val_accuracy = train_and_evaluate(config, workdir, strategy)["best_val_accuracy"]

@@ -41,10 +41,11 @@ def remove_if_bookkeeping_only(run_dir, log_name) -> None:
         directory.rmdir()
 
 
-def close_log_files(run_dir):
-    """Close the log handlers writing into `run_dir`, so nothing writes there again."""
-    run_dir = Path(run_dir).resolve()
+def close_log_files(run_dir=None):
+    """Close the log handlers writing files into `run_dir` (None: anywhere), so nothing writes there again."""
     for handler in list(logging.root.handlers):
-        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
+        if not isinstance(handler, logging.FileHandler):
+            continue
+        if run_dir is None or Path(handler.baseFilename).parent == Path(run_dir).resolve():
             logging.root.removeHandler(handler)
             handler.close()
