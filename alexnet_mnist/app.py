@@ -22,9 +22,6 @@ log = logging.getLogger("alexnet_mnist")
 
 register_schemas()
 
-# Modes that write next to their `checkpoint` (or nothing at all), not into a run directory.
-_WRITE_ELSEWHERE = {Mode.export, Mode.predict, Mode.report}
-
 
 @hydra.main(version_base="1.3", config_path="pkg://alexnet_mnist.conf", config_name="config")
 def main(cfg: DictConfig):
@@ -68,7 +65,7 @@ def main(cfg: DictConfig):
                 log.error("%s", error)
                 sys.exit(1)
         raise
-    if config.mode in _WRITE_ELSEWHERE:
+    if result is None:  # the mode wrote nothing into the run directory
         rundir.remove_if_bookkeeping_only(output_dir, log_name)
     else:
         rundir.announce(workdir)

@@ -174,6 +174,30 @@ class ReportConfig:
     plots: bool = True  # curves, confusion, samples and errors PNGs in the run directory
 
 
+class Strategy(str, Enum):
+    none = "none"  # one process, no tf.distribute strategy
+    mirrored = "mirrored"  # MirroredStrategy over this machine's devices (logical_cpus: N CPU devices)
+    multi_worker = "multi_worker"  # MultiWorkerMirroredStrategy: one process per worker (TF_CONFIG or submitit)
+
+
+class AllReduce(str, Enum):
+    """tf.distribute.experimental.CommunicationImplementation of the gradient all-reduce (multi_worker)."""
+
+    auto = "auto"  # TensorFlow's choice at run time
+    ring = "ring"  # gRPC ring all-reduce: CPUs and GPUs
+    nccl = "nccl"  # NCCL: GPUs only
+
+
+@dataclass
+class DistributeConfig:
+    name: Strategy = Strategy.none
+    logical_cpus: int = 0  # mirrored: split the CPU into this many logical devices (0: the physical devices)
+    all_reduce: AllReduce = AllReduce.auto  # ring on CPUs (as fast as naming it, SCALING.md), NCCL on GPUs
+    bytes_per_pack: int = 0  # gradients packed into all-reduces of this size (0: TensorFlow's choice)
+    timeout_seconds: float = 60.0  # multi_worker: a worker that waits longer for a peer (dead or hung) stops
+    port: Optional[int] = None  # submitit: first port of the workers on each node (null: from the job id)
+
+
 @dataclass
 class RuntimeConfig:
     intra_op_threads: int = 0  # 0: TensorFlow's choice (all cores)
@@ -187,6 +211,7 @@ class Config:
     optimizer: OptimizerConfig = MISSING
     train: TrainConfig = MISSING
     augment: AugmentConfig = MISSING
+    distribute: DistributeConfig = MISSING
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     precision: Precision = Precision.auto
     resume: Optional[str] = None  # a run directory to continue in (sets train.resume)
@@ -232,6 +257,7 @@ def check_ranges(config: Config) -> None:
         ("optimizer.lr_batch_size", config.optimizer.lr_batch_size, config.optimizer.lr_batch_size is None or config.optimizer.lr_batch_size >= 1, "null or >= 1"),
         ("train.label_smoothing", config.train.label_smoothing, 0 <= config.train.label_smoothing < 1, "in [0, 1)"),
         ("ensemble.members", config.ensemble.members, config.ensemble.members >= 1, ">= 1"),
+        ("ensemble.members", config.ensemble.members, config.ensemble.members == 1 or config.distribute.name == Strategy.none, "1 under distribute=mirrored|multi_worker"),
         ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
         ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
     ]
@@ -241,6 +267,11 @@ def check_ranges(config: Config) -> None:
     for name in ("translate", "rotate", "scale", "shear", "elastic_alpha", "brightness"):
         value = getattr(config.augment, name)
         checks.append((f"augment.{name}", value, value >= 0, ">= 0"))
+    checks.append(("distribute.logical_cpus", config.distribute.logical_cpus, config.distribute.logical_cpus >= 0, ">= 0"))
+    checks.append(("distribute.bytes_per_pack", config.distribute.bytes_per_pack, config.distribute.bytes_per_pack >= 0, ">= 0"))
+    checks.append(("distribute.timeout_seconds", config.distribute.timeout_seconds, config.distribute.timeout_seconds > 0, "> 0"))
+    port = config.distribute.port
+    checks.append(("distribute.port", port, port is None or 1024 <= port < 65536, "null or in [1024, 65536)"))
     checks.append(("augment.elastic_sigma", config.augment.elastic_sigma, config.augment.elastic_sigma > 0, "> 0"))
     if isinstance(config.model, MLPConfig):
         units = config.model.hidden_units

@@ -1,5 +1,6 @@
 """The tf.data input pipeline over a TFDS image-classification dataset held in memory."""
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -12,18 +13,60 @@ from alexnet_mnist.errors import UserError
 from alexnet_mnist.models.base import INPUT_SHAPE, NUM_CLASSES
 
 
+@dataclass(frozen=True)
+class Shard:
+    """The replicas an input pipeline feeds: `count` of them from number `first`, of `replicas` in
+    all. Each replica gets its own part of every global batch, so no pipeline reads the others'."""
+
+    replicas: int = 1
+    first: int = 0
+    count: int = 1
+
+    @classmethod
+    def of(cls, input_context: tf.distribute.InputContext) -> "Shard":
+        """The shard of the pipeline that tf.distribute describes by `input_context`."""
+        count = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        return cls(input_context.num_replicas_in_sync, input_context.input_pipeline_id * count, count)
+
+    def per_replica(self, make_dataset: Callable[[int], tf.data.Dataset]) -> tf.data.Dataset:
+        """The datasets `make_dataset(replica)` of this pipeline's replicas, one element of each in
+        turn: tf.distribute hands a pipeline's successive elements to its successive replicas."""
+        datasets = [make_dataset(replica) for replica in range(self.first, self.first + self.count)]
+        if len(datasets) == 1:
+            return datasets[0]
+        return tf.data.Dataset.choose_from_datasets(datasets, tf.data.Dataset.range(len(datasets)).repeat())
+
+    def part(self, indices: tf.Tensor, replica: int) -> tf.Tensor:
+        """`replica`'s part of a batch's `indices` (parts differ in size by one at most)."""
+        if self.replicas == 1:
+            return indices
+        size = tf.size(indices, out_type=tf.int64)
+        return indices[replica * size // self.replicas : (replica + 1) * size // self.replicas]
+
+
+WHOLE = Shard()  # one pipeline feeding one replica: no tf.distribute strategy
+
+
 @dataclass
 class Splits:
-    """Training examples (batched anew each epoch) and the fixed validation and test datasets."""
+    """Training examples (batched anew each epoch) and the fixed validation and test batches."""
 
     train_images: tf.Tensor
     train_labels: tf.Tensor
-    val: tf.data.Dataset
-    test: tf.data.Dataset
+    val_batches: Callable[[Shard], tf.data.Dataset]
+    test_batches: Callable[[Shard], tf.data.Dataset]
     class_names: list
     batch_size: int
     seed: int
     augment: Optional[Callable] = None  # (images, stateless seed) -> images, for training batches only
+
+    @property
+    def val(self) -> tf.data.Dataset:
+        return self.val_batches(WHOLE)
+
+    @property
+    def test(self) -> tf.data.Dataset:
+        return self.test_batches(WHOLE)
 
     @property
     def num_train(self) -> int:
@@ -37,41 +80,51 @@ class Splits:
         """The training batches of `epoch`: a shuffle that depends only on (seed, epoch)."""
         return _batched(self.train_images, self.train_labels, self.batch_size, self._order(epoch))
 
-    def train_chunks(self, epoch: int, first_step: int, steps_per_chunk: int, epochs: int = 1) -> tf.data.Dataset:
+    def train_chunks(
+        self, epoch: int, first_step: int, steps_per_chunk: int, epochs: int = 1, shard: Shard = WHOLE
+    ) -> tf.data.Dataset:
         """The batches of `epochs` consecutive epochs of `train`, from batch `first_step` of `epoch` on,
         augmented, stacked `steps_per_chunk` at a time (`[k, batch, 28, 28, 1]` images, `[k, batch]`
         labels), so that one element feeds k train steps. A chunk never spans two epochs, and an
-        epoch's smaller last batch comes alone.
+        epoch's smaller last batch comes alone. Under a tf.distribute strategy, `shard`'s replicas
+        each get their part of every batch, in turn.
 
         One dataset, and so one iterator, serves a whole run: each epoch's order is computed inside
         the pipeline, so nothing waits at epoch boundaries. Each batch is augmented on its own with a
-        seed made of (seed, epoch, step), so a batch is the same whatever chunk it falls in, and when
-        a run resumes in the middle of an epoch."""
-        chunks = self._epoch_chunks(tf.constant(epoch, tf.int64), first_step, steps_per_chunk)
-        later = tf.data.Dataset.range(epoch + 1, epoch + epochs)
-        chunks = chunks.concatenate(later.flat_map(lambda e: self._epoch_chunks(e, 0, steps_per_chunk)))
-        return chunks.prefetch(PARALLEL_BATCHES).with_options(FIXED_PARALLELISM)
+        seed made of (seed, epoch, step), and the replica when there are several, so a batch is the
+        same whatever chunk it falls in, and when a run resumes in the middle of an epoch."""
 
-    def _epoch_chunks(self, epoch, first_step, steps_per_chunk):
+        def replica_chunks(replica):
+            chunks = self._epoch_chunks(tf.constant(epoch, tf.int64), first_step, steps_per_chunk, shard, replica)
+            later = tf.data.Dataset.range(epoch + 1, epoch + epochs)
+            return chunks.concatenate(later.flat_map(lambda e: self._epoch_chunks(e, 0, steps_per_chunk, shard, replica)))
+
+        return shard.per_replica(replica_chunks).prefetch(PARALLEL_BATCHES).with_options(FIXED_PARALLELISM)
+
+    def _epoch_chunks(self, epoch, first_step, steps_per_chunk, shard, replica):
         order = self._order(epoch)
         full = self.num_train // self.batch_size
         batches = tf.reshape(order[: full * self.batch_size], [full, self.batch_size])
         steps = tf.data.Dataset.range(first_step, full)
         chunks = tf.data.Dataset.zip(steps, tf.data.Dataset.from_tensor_slices(batches[first_step:]))
-        chunks = self._load_train_batches(chunks, epoch).batch(steps_per_chunk)
+        chunks = self._load_train_batches(chunks, epoch, shard, replica).batch(steps_per_chunk)
         if self.num_train % self.batch_size:
             last = tf.data.Dataset.from_tensors((tf.constant(full, tf.int64), order[full * self.batch_size :]))
-            chunks = chunks.concatenate(self._load_train_batches(last, epoch).batch(1))
+            chunks = chunks.concatenate(self._load_train_batches(last, epoch, shard, replica).batch(1))
         return chunks
 
-    def _load_train_batches(self, steps_and_indices, epoch):
+    def _load_train_batches(self, steps_and_indices, epoch, shard, replica):
         images, labels = self.train_images, self.train_labels  # already tensors: captured, not copied
         epoch_seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
 
         def load(step, indices):
+            indices = shard.part(indices, replica)
             batch = _scaled(tf.gather(images, indices))
             if self.augment:
-                batch = self.augment(batch, tf.random.experimental.stateless_fold_in(epoch_seed, step))
+                seed = tf.random.experimental.stateless_fold_in(epoch_seed, step)
+                if shard.replicas > 1:  # each replica its own draws; a single process keeps its old ones
+                    seed = tf.random.experimental.stateless_fold_in(seed, replica)
+                batch = self.augment(batch, seed)
             return batch, tf.gather(labels, indices)
 
         return steps_and_indices.map(load, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
@@ -130,12 +183,12 @@ def make_splits(
     val_idx, train_idx = order[:num_val], order[num_val:]
     train_idx, val_idx = train_idx[:train_examples], val_idx[:eval_examples]
 
-    test, _ = make_test_split(name, batch_size=eval_batch_size, data_dir=data_dir, download=download, examples=eval_examples)
+    test_images, test_labels, _ = load(name, "test", data_dir, download)
     return Splits(
         train_images=tf.constant(images[train_idx]),
         train_labels=tf.constant(labels[train_idx]),
-        val=_batched(images, labels, eval_batch_size, val_idx),
-        test=test,
+        val_batches=functools.partial(_batched, images, labels, eval_batch_size, val_idx),
+        test_batches=functools.partial(_batched, test_images, test_labels, eval_batch_size, np.arange(len(test_labels))[:eval_examples]),
         class_names=list(class_names),
         batch_size=batch_size,
         seed=seed,
@@ -149,24 +202,24 @@ def make_test_split(name, *, batch_size, data_dir=None, download=False, examples
     return _batched(images, labels, batch_size, np.arange(len(labels))[:examples]), list(class_names)
 
 
-def _batched(images, labels, batch_size, order):
-    """Batches of (float32 images in [0, 1], labels) in the given index order."""
-    return _gathered(images, labels, tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-
-
-def _gathered(images, labels, indices):
-    """(float32 images in [0, 1], labels) at each element of `indices`, a dataset of index arrays.
+def _batched(images, labels, batch_size, order, shard=WHOLE):
+    """Batches of (float32 images in [0, 1], labels) in the given index order (`shard`'s replicas'
+    parts of each, in turn).
 
     Gathering whole batches by index from the in-memory arrays, and scaling after batching, keeps
     the per-element work of tf.data off the hot path.
     """
     images, labels = tf.constant(images), tf.constant(labels)
+    indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
-    def gather(idx):
-        return _scaled(tf.gather(images, idx)), tf.gather(labels, idx)
+    def replica_batches(replica):
+        def gather(idx):
+            idx = shard.part(idx, replica)
+            return _scaled(tf.gather(images, idx)), tf.gather(labels, idx)
 
-    batches = indices.map(gather, num_parallel_calls=PARALLEL_BATCHES, deterministic=True).prefetch(PARALLEL_BATCHES)
-    return batches.with_options(FIXED_PARALLELISM)
+        return indices.map(gather, num_parallel_calls=PARALLEL_BATCHES, deterministic=True)
+
+    return shard.per_replica(replica_batches).prefetch(PARALLEL_BATCHES).with_options(FIXED_PARALLELISM)
 
 
 def _scaled(images):

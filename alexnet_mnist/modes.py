@@ -1,6 +1,8 @@
 """What each `mode` of the command line does with a typed `Config` and the run's directory.
 
-Each function returns the number a Hydra sweeper optimizes (a validation accuracy), or None.
+Each function returns the number a Hydra sweeper optimizes (a validation accuracy), or None when
+it wrote nothing into the run directory (its files go next to its `checkpoint`, or it only prints,
+or the chief of its multi-worker job writes them).
 """
 
 import logging
@@ -8,21 +10,33 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from alexnet_mnist import artifacts, ensemble, export, predict
+from alexnet_mnist import artifacts, distribute, ensemble, export, predict, rundir
 from alexnet_mnist import report as report_module
-from alexnet_mnist.config import Config
+from alexnet_mnist.config import Config, DistributeConfig, Strategy
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.train import make_splits, train_and_evaluate
+from alexnet_mnist.train import make_splits, set_thread_counts, train_and_evaluate
 
 log = logging.getLogger(__name__)
 
 
 def train(config: Config, workdir):
-    """Train one model, or `ensemble.members` of them, then export it unless `export.tflite=false`."""
+    """Train one model, or `ensemble.members` of them, then export it unless `export.tflite=false`.
+
+    Under `distribute=mirrored|multi_worker` the model trains under that tf.distribute strategy,
+    created first (collectives must be configured before TensorFlow's first op). In a multi-worker
+    job only the chief writes the run directory, its log included, and exports; the other workers
+    return None."""
     if config.ensemble.members > 1:
         val_accuracy = ensemble.train_ensemble(config, workdir)["val_accuracy"]
     else:
-        val_accuracy = train_and_evaluate(config, workdir)["best_val_accuracy"]
+        # Creating a strategy starts TensorFlow, whose thread pools are fixed from then on.
+        set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
+        strategy = _create_strategy(config.distribute)
+        if not distribute.is_chief(strategy):
+            rundir.close_log_files()  # the chief's log is the run's
+            train_and_evaluate(config, workdir, strategy)
+            return None
+        val_accuracy = train_and_evaluate(config, workdir, strategy)["best_val_accuracy"]
     if config.export.tflite:
         _export(config, Path(workdir) / artifacts.MODEL_FILE)
     return val_accuracy
@@ -53,6 +67,20 @@ def classify(config: Config, workdir):
     labels, probabilities = predict.predict(model_path, images)
     for name, label, probability in zip(names, labels, probabilities):
         print(f"{name}: {label} ({probability:.4f})")
+
+
+def _create_strategy(settings: DistributeConfig):
+    """The tf.distribute strategy of `distribute=`, or None for `distribute=none`."""
+    if settings.name == Strategy.none:
+        return None
+    return distribute.create_strategy(
+        settings.name.value,
+        logical_cpus=settings.logical_cpus,
+        all_reduce=settings.all_reduce.value,
+        bytes_per_pack=settings.bytes_per_pack,
+        timeout_seconds=settings.timeout_seconds,
+        port=settings.port,
+    )
 
 
 def _checkpoint(config):

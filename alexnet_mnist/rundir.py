@@ -30,7 +30,7 @@ def remove_if_bookkeeping_only(run_dir, log_name) -> None:
     bookkeeping = {".hydra", log_name}
     if not run_dir.is_dir() or {path.name for path in run_dir.iterdir()} - bookkeeping:
         return
-    _close_file_handlers(run_dir)
+    close_log_files(run_dir)
     shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
     (run_dir / log_name).unlink(missing_ok=True)
     # Hydra's default layout is outputs/DATE/TIME: leave no empty DATE (or outputs/) behind either.
@@ -41,9 +41,11 @@ def remove_if_bookkeeping_only(run_dir, log_name) -> None:
         directory.rmdir()
 
 
-def _close_file_handlers(run_dir):
-    """Close the log handlers writing into `run_dir`, so nothing writes there again."""
+def close_log_files(run_dir=None):
+    """Close the log handlers writing files into `run_dir` (None: anywhere), so nothing writes there again."""
     for handler in list(logging.root.handlers):
-        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
+        if not isinstance(handler, logging.FileHandler):
+            continue
+        if run_dir is None or Path(handler.baseFilename).parent == Path(run_dir).resolve():
             logging.root.removeHandler(handler)
             handler.close()

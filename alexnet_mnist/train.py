@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 from tqdm import tqdm
 
-from alexnet_mnist import data, report, summaries
+from alexnet_mnist import data, distribute, report, summaries
 from alexnet_mnist.artifacts import MODEL_FILE, save_model
 from alexnet_mnist.augment import Augmentation
 from alexnet_mnist.config import Config, Logger
@@ -83,9 +83,14 @@ class Trainer:
 
     The steps are `tf.function`s (optionally XLA-compiled) unless `run_eagerly`; they only update
     variables and metrics, so reading a metric is the single point where Python waits for them.
+
+    Under a tf.distribute `strategy` the Trainer is created in its scope (so the metrics sum over
+    the replicas when read), the steps run through `strategy.run` on distributed datasets, and every
+    worker must read the metrics at the same points: a read is a collective.
     """
 
-    def __init__(self, model, optimizer, *, run_eagerly=False, jit_compile=False, label_smoothing=0.0):
+    def __init__(self, model, optimizer, *, run_eagerly=False, jit_compile=False, label_smoothing=0.0, strategy=None):
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
@@ -102,12 +107,19 @@ class Trainer:
         self.eval_step = self._eval_step
         if not run_eagerly:
             # One trace each, for chunks of any length and batches of any size (an epoch's last
-            # ones are smaller), so that `warm_up` leaves nothing to trace for the epochs.
+            # ones are smaller), so that `warm_up` leaves nothing to trace for the epochs. Values
+            # spread over replicas have no TensorSpec: there, shapes are relaxed on the second
+            # trace, and a step synchronizing the replicas cannot be a tf.function of its own.
             batch = (tf.TensorSpec([None, *INPUT_SHAPE], tf.float32), tf.TensorSpec([None], tf.int64))
             chunk = (tf.TensorSpec([None, None, *INPUT_SHAPE], tf.float32), tf.TensorSpec([None, None], tf.int64))
-            self.train_step = tf.function(self._train_step, jit_compile=jit_compile, input_signature=batch)
-            self.train_steps = tf.function(self._train_steps, input_signature=chunk)
-            self.eval_step = tf.function(self._eval_step, jit_compile=jit_compile, input_signature=batch)
+            if strategy is None:
+                self.train_step = tf.function(self._train_step, jit_compile=jit_compile, input_signature=batch)
+            else:
+                batch = chunk = None
+            self.train_steps = tf.function(self._train_steps, input_signature=chunk, reduce_retracing=True)
+            self.eval_step = tf.function(
+                self._eval_step, jit_compile=jit_compile and strategy is None, input_signature=batch, reduce_retracing=True
+            )
 
     def warm_up(self, batch_size):
         """Trace the steps and run each once on blank images of `batch_size`, then put every variable
@@ -115,37 +127,63 @@ class Trainer:
         kernels' first-call setup, and training goes on exactly as without the warm-up."""
         variables = [*self.model.variables, *self.optimizer.variables, *self.train_loss.variables, *self.train_accuracy.variables]
         values = [variable.numpy() for variable in variables]
-        self.train_steps(tf.zeros([1, batch_size, *INPUT_SHAPE]), tf.zeros([1, batch_size], tf.int64))
-        self.eval_step(tf.zeros([batch_size, *INPUT_SHAPE]), tf.zeros([batch_size], tf.int64))
+        batch = batch_size // self.strategy.num_replicas_in_sync
+        blank = lambda shape: self.strategy.experimental_distribute_values_from_function(  # noqa: E731
+            lambda _: (tf.zeros([*shape, *INPUT_SHAPE]), tf.zeros(shape, tf.int64))
+        )
+        self.train_steps(*blank([1, batch]))
+        self.eval_step(*blank([batch]))
         for variable, value in zip(variables, values):
             variable.assign(value)
 
     def _train_step(self, images, labels):
+        """One step on this replica's part of a global batch; returns the global batch's loss."""
         with tf.GradientTape() as tape:
             logits = self.model(images, training=True)
-            # Averaged over the global batch, so the step stays right under a tf.distribute strategy.
             targets = tf.one_hot(labels, tf.shape(logits)[-1])
-            loss = tf.nn.compute_average_loss(self.train_loss_fn(targets, logits))
-            if self.model.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+            local_sum = tf.reduce_sum(self.train_loss_fn(targets, logits))
+            # One collective tells every replica the global batch's size (the parts of an epoch's
+            # last batch may differ by one) and loss; over that size, the replicas' gradients sum
+            # to the global batch's.
+            count = tf.cast(tf.shape(labels)[0], local_sum.dtype)
+            size, total = tf.unstack(
+                tf.distribute.get_replica_context().all_reduce(
+                    tf.distribute.ReduceOp.SUM, tf.stop_gradient(tf.stack([count, local_sum]))
+                )
+            )
+            loss = local_sum / size
+            regularization = tf.add_n(self.model.losses) if self.model.losses else 0.0
+            loss += tf.nn.scale_regularization_loss(regularization)
             # Identity unless the optimizer is a LossScaleOptimizer, which unscales in apply.
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
-        self.train_loss.update_state(loss, sample_weight=tf.shape(labels)[0])
+        # The same on every replica, so they agree on stopping at a NaN; weighted by each part's
+        # size, the replicas' metric sums read as the global mean.
+        loss = total / size + regularization
+        self.train_loss.update_state(loss, sample_weight=count)
         self.train_accuracy.update_state(labels, logits)
         return loss
 
     def _train_steps(self, images, labels):
-        """A train step per batch of a chunk (`[k, batch, ...]` images and labels); returns how many
-        ran before a loss turned NaN or infinite."""
+        """A train step per batch of a chunk (`[k, batch, ...]` images and labels, on each replica);
+        returns how many ran before a loss turned NaN or infinite."""
         ran, finite = tf.constant(0), tf.constant(True)
-        while finite and ran < tf.shape(labels)[0]:
-            finite = tf.math.is_finite(self.train_step(images[ran], labels[ran]))
+        step = lambda images, labels, i: self.train_step(images[i], labels[i])  # noqa: E731
+        while finite and ran < tf.shape(self._local(labels))[0]:
+            loss = self.strategy.run(step, args=(images, labels, ran))
+            finite = tf.math.is_finite(self._local(loss))  # the global loss: the same on every replica
             ran += 1
         return ran if finite else ran - 1
 
     def _eval_step(self, images, labels):
+        self.strategy.run(self._replica_eval_step, args=(images, labels))
+
+    def _local(self, value):
+        """This process's first replica's part of `value` (the value itself outside a strategy)."""
+        return self.strategy.experimental_local_results(value)[0]
+
+    def _replica_eval_step(self, images, labels):
         logits = self.model(images, training=False)
         self.eval_loss.update_state(self.loss_fn(labels, logits))
         self.eval_accuracy.update_state(labels, logits)
@@ -169,9 +207,9 @@ class Trainer:
         done = first_step
         while done < steps_per_epoch:
             images, labels = next(chunks)
-            steps = int(labels.shape[0])
+            steps = int(self._local(labels).shape[0])
             if int(self.train_steps(images, labels)) < steps:
-                raise NonFiniteLoss(int(self.optimizer.iterations))
+                raise NonFiniteLoss(int(self.optimizer.iterations.numpy()))
             done += steps
             yield done
 
@@ -236,28 +274,36 @@ def make_splits(config: Config) -> data.Splits:
     )
 
 
-def train_and_evaluate(config: Config, workdir) -> dict:
+def train_and_evaluate(config: Config, workdir, strategy=None) -> dict:
     """Train `config.model` on `config.data`, keep the best weights by validation accuracy,
     evaluate them on the test split and write the run's files into `workdir`. Returns the metrics.
 
     With `config.train.resume`, a run directory that holds checkpoints continues from the latest
     one: weights, optimizer, metrics and position within the epoch, early-stopping state, history.
     The caller's global dtype policy is back in place when this returns.
+
+    Under a tf.distribute `strategy` (made by `alexnet_mnist.distribute.create_strategy` before
+    TensorFlow's first op), `train.batch_size` is the global batch and only the chief writes into
+    `workdir`; the other workers write their checkpoints into temporary directories.
     """
-    with preserved_dtype_policy():
-        return _train_and_evaluate(config, Path(workdir))
+    with preserved_dtype_policy(), distribute.worker_directory(strategy, workdir) as own_dir, distribute.peers_watched(strategy):
+        return _train_and_evaluate(config, Path(workdir), own_dir, strategy)
 
 
-def _train_and_evaluate(config: Config, workdir: Path) -> dict:
+def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, strategy) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     train_cfg = config.train
     set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
     precision = reset_process_state(config.seed, config.deterministic, config.precision.value)
     log.info("precision %s", precision)
+    chief = distribute.is_chief(strategy)
+    if strategy is not None:
+        distribute.check_batch_size(train_cfg.batch_size, strategy)
+        role = "the chief" if chief else "a worker (the chief writes the run directory)"
+        log.info("%s over %d replicas; this process is %s", type(strategy).__name__, strategy.num_replicas_in_sync, role)
 
     splits = make_splits(config)
-    strategy = tf.distribute.get_strategy()
-    with strategy.scope():
+    with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(**dataclasses.asdict(config.model))
         optimizer = build_optimizer(
             config.optimizer.name,
@@ -269,15 +315,16 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
             weight_decay=config.optimizer.weight_decay,
             loss_scaling=precision == "mixed_float16",
         )
+        trainer = Trainer(
+            model,
+            optimizer,
+            run_eagerly=train_cfg.run_eagerly,
+            jit_compile=train_cfg.jit_compile,
+            label_smoothing=train_cfg.label_smoothing,
+            strategy=strategy,
+        )
     model.summary(print_fn=lambda text, **_: log.info("\n%s", text))
-    trainer = Trainer(
-        model,
-        optimizer,
-        run_eagerly=train_cfg.run_eagerly,
-        jit_compile=train_cfg.jit_compile,
-        label_smoothing=train_cfg.label_smoothing,
-    )
-    state = RunState(workdir, trainer, train_cfg.checkpoints_to_keep)
+    state = RunState(workdir, trainer, train_cfg.checkpoints_to_keep, shared_dir=run_dir)
     if train_cfg.resume:
         state.restore(fallback=train_cfg.resume_fallback)
     start = time.perf_counter()
@@ -285,17 +332,17 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
     state.warm_up()
     log.info("warmed up the train and evaluation steps and the checkpoints in %.1f s", time.perf_counter() - start)
 
-    writer = summaries.create_writer(workdir, config.logger == Logger.tensorboard)
+    writer = summaries.create_writer(workdir, chief and config.logger == Logger.tensorboard)
     try:
         _fit(config, splits, trainer, state, writer)
+        state.restore_best()
+        test_loss, test_accuracy = trainer.evaluate(distributed(trainer.strategy, splits.test_batches))
     except NonFiniteLoss:
         if state.best.latest_checkpoint:
             state.restore_best()
             save_model(model, workdir / MODEL_FILE)
         raise
 
-    state.restore_best()
-    test_loss, test_accuracy = trainer.evaluate(splits.test)
     log.info(
         "test accuracy %.4f (loss %.4f) with the best weights (val_accuracy %.4f)",
         test_accuracy, test_loss, float(state.best_val_accuracy),
@@ -312,7 +359,9 @@ def _train_and_evaluate(config: Config, workdir: Path) -> dict:
         **seconds_to_val_accuracy(state.history, state.timing, VAL_ACCURACY_MILESTONES),
     }
     write_json(workdir / "metrics.json", metrics)
-    _draw_pictures(config, workdir, model, splits, state.history, writer)
+    if chief:
+        _draw_pictures(config, workdir, model, splits, state.history, writer)
+    writer.close()
     return metrics
 
 
@@ -323,7 +372,12 @@ def _draw_pictures(config, workdir, model, splits, history, writer):
         if config.report.plots:
             report.save_figures(figures, workdir)
         summaries.log_figures(writer, figures)
-    writer.close()
+
+
+def distributed(strategy, make_dataset):
+    """`make_dataset(shard)` as `strategy` consumes it: under a tf.distribute strategy each input
+    pipeline makes only its own replicas' parts of every batch."""
+    return strategy.distribute_datasets_from_function(lambda context: make_dataset(data.Shard.of(context)))
 
 
 def _fit(config, splits, trainer, state, writer):
@@ -332,9 +386,10 @@ def _fit(config, splits, trainer, state, writer):
     stop = False
     # One iterator for every epoch left: dropping an iterator, or starting one, costs time at each
     # epoch boundary, which the pipeline otherwise fills with the next epoch's first batches.
-    chunks = iter(splits.train_chunks(
-        int(state.epoch) + 1, int(state.step), train_cfg.steps_per_execution, epochs=train_cfg.epochs - int(state.epoch)
-    ))  # fmt: skip
+    first_epoch, first_step, epochs = int(state.epoch) + 1, int(state.step), train_cfg.epochs - int(state.epoch)
+    chunks = iter(distributed(trainer.strategy, lambda shard: splits.train_chunks(
+        first_epoch, first_step, train_cfg.steps_per_execution, epochs=epochs, shard=shard
+    )))  # fmt: skip
     while state.epoch < train_cfg.epochs and not stop:
         epoch = int(state.epoch) + 1
         start = time.perf_counter()
@@ -350,8 +405,10 @@ def _fit(config, splits, trainer, state, writer):
             if state.step == 0:
                 trainer.reset_train_metrics()
             shown = previous = int(state.step)
-            # Reading the metrics waits for the steps and costs eager ops: only when someone reads them.
-            watched = not bar.disable or config.logger == Logger.tensorboard
+            # Reading the metrics waits for the steps and costs eager ops: only when someone reads
+            # them. Across replicas a read is a collective: every worker reads, on a terminal or not.
+            displayed = config.progress if trainer.strategy.num_replicas_in_sync > 1 else not bar.disable
+            watched = displayed or config.logger == Logger.tensorboard
             for done in trainer.train_epoch(chunks, previous, splits.steps_per_epoch):
                 state.step.assign(done)
                 if watched and (done - shown >= train_cfg.log_every_steps or done == splits.steps_per_epoch):
@@ -366,7 +423,7 @@ def _fit(config, splits, trainer, state, writer):
                 previous = done
         seconds = time.perf_counter() - start
         loss, accuracy = trainer.train_results().values()
-        val_loss, val_accuracy = trainer.evaluate(splits.val)
+        val_loss, val_accuracy = trainer.evaluate(distributed(trainer.strategy, splits.val_batches))
         eval_seconds = time.perf_counter() - start - seconds
         log.info(
             "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%.1f s, %.0f images/s; evaluation %.1f s)",
@@ -389,8 +446,10 @@ class RunState:
     whole epoch with its checkpoint).
     """
 
-    def __init__(self, workdir, trainer, checkpoints_to_keep):
+    def __init__(self, workdir, trainer, checkpoints_to_keep, shared_dir=None):
         self.workdir = Path(workdir)
+        # A resume reads the chief's files, which every worker of a multi-worker job can reach.
+        self.shared_dir = Path(shared_dir or workdir)
         self.model = trainer.model
         counter = lambda name, dtype=tf.int64: tf.Variable(0, dtype=dtype, trainable=False, name=name)  # noqa: E731
         self.epoch = counter("epoch")  # finished epochs
@@ -403,7 +462,8 @@ class RunState:
         self.timing = []
         # Keras 3 keeps layers in lists that tf.train.Checkpoint does not see into, so the
         # checkpoints track the variables themselves (in their fixed creation order).
-        trainer.optimizer.build(trainer.model.trainable_variables)
+        with trainer.strategy.scope():
+            trainer.optimizer.build(trainer.model.trainable_variables)
         checkpoint = tf.train.Checkpoint(
             model=trainer.model.variables,
             optimizer=trainer.optimizer.variables,
@@ -448,9 +508,10 @@ class RunState:
 
     def restore(self, fallback=False):
         """Continue from the latest checkpoint (or, with `fallback`, the newest one that reads)."""
-        candidates = list(reversed(self.latest.checkpoints))
+        saved = tf.train.get_checkpoint_state(str(self.shared_dir / "checkpoints"))
+        candidates = list(reversed(saved.all_model_checkpoint_paths)) if saved else []
         if not candidates:
-            log.info("train.resume: no checkpoint in %s, starting afresh", self.latest.directory)
+            log.info("train.resume: no checkpoint in %s, starting afresh", self.shared_dir / "checkpoints")
             return
         for path in candidates:
             try:
@@ -464,13 +525,14 @@ class RunState:
                     ) from error
                 log.warning("checkpoint %s cannot be read (%s); trying the one before it", path, type(error).__name__)
         else:
-            raise UserError(f"no checkpoint in {self.latest.directory} can be read")
-        self.history = _read_epochs(self.workdir / "history.csv", int(self.epoch))
-        self.timing = _read_epochs(self.workdir / "timing.csv", int(self.epoch))
+            raise UserError(f"no checkpoint in {self.shared_dir / 'checkpoints'} can be read")
+        self.history = _read_epochs(self.shared_dir / "history.csv", int(self.epoch))
+        self.timing = _read_epochs(self.shared_dir / "timing.csv", int(self.epoch))
         log.info("resumed from %s: epoch %d, step %d", path, int(self.epoch) + 1, int(self.step))
 
     def restore_best(self):
-        self.best.checkpoint.restore(self.best.latest_checkpoint).assert_existing_objects_matched()
+        best = tf.train.latest_checkpoint(str(self.shared_dir / "checkpoints" / "best"))
+        self.best.checkpoint.restore(best).assert_existing_objects_matched()
 
 
 def seconds_to_val_accuracy(history, timing, milestones):

@@ -45,3 +45,17 @@ def test_epoch_time_smoke_run_compares_whole_epochs(tfds_data_dir):
     fit = re.search(r"^\| mlp \| \w+ \| Keras fit \| ([\d., ]+) \|", stdout, re.M).group(1).split(", ")
     assert len(loop) == len(fit) == 2 and all(float(s) > 0 for s in loop + fit)
     assert re.search(r"\| [\d.]+× faster \|$", stdout, re.M)
+
+
+@pytest.mark.real_data
+def test_scaling_run_measures_two_workers_and_projects(tfds_data_dir):
+    result = subprocess.run(
+        [sys.executable, "benchmarks/scaling.py", "--models", "mlp", "--steps", "20"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    row = re.search(r"^\| mlp \| [\d.]+ \| ([\d,]+) \| ([\d,]+) \| (.*) \|$", result.stdout, re.M)
+    assert int(row.group(1).replace(",", "")) > 0 and int(row.group(2).replace(",", "")) > 0
+    assert all(float(ms) > 0 for ms in row.group(3).split(" | "))
+    projected = re.findall(r"^\| mlp \| \d+ \| \w+ \| (10|100) Gbit/s \| (.*) \|$", result.stdout, re.M)
+    assert len(projected) == 6 and all(0 < int(e.rstrip("%")) <= 100 for _, cells in projected for e in cells.split(" | "))

@@ -8,7 +8,7 @@ from alexnet_mnist.config import AlexNetConfig, Config, MLPConfig
 from conftest import make_config
 
 CONF = files("alexnet_mnist.conf")
-GROUPS = ["model", "data", "optimizer", "train", "augment", "experiment", "debug"]
+GROUPS = ["model", "data", "optimizer", "train", "augment", "distribute", "experiment", "debug"]
 
 
 def options(group):
@@ -20,6 +20,7 @@ def test_every_group_has_its_options():
     assert options("data") == ["fashion_mnist", "mnist"]
     assert options("optimizer") == ["adam", "adamw", "rmsprop", "sgd"]
     assert options("augment") == ["affine", "elastic", "none"]
+    assert options("distribute") == ["mirrored", "multi_worker", "none"]
     assert "smoke" in options("debug")
 
 
@@ -40,6 +41,7 @@ def test_defaults_are_the_alexnet_recipe():
     assert (config.train.epochs, config.train.batch_size, config.train.log_every_steps) == (7, 64, 20)
     assert config.augment.elastic_alpha > 0 and config.augment.rotate > 0
     assert config.data.name == "mnist" and config.data.download is False
+    assert config.distribute.name.value == "none" and config.distribute.all_reduce.value == "auto"
 
 
 def test_overrides_reach_the_typed_config():

@@ -23,7 +23,7 @@ def installed(module):
         return False
 
 
-has_plugin = {name: installed(f"hydra_plugins.hydra_{name}") for name in ("optuna_sweeper", "joblib_launcher")}
+has_plugin = {name: installed(f"hydra_plugins.hydra_{name}") for name in ("optuna_sweeper", "joblib_launcher", "submitit_launcher")}
 
 
 def fake_job(sweep_dir, subdir, overrides, best_val_accuracy=None):

@@ -3,6 +3,7 @@
 import keras
 
 from alexnet_mnist.models.base import INPUT_SHAPE, NUM_CLASSES, ImageClassifier
+from alexnet_mnist.models.dropout import Dropout
 from alexnet_mnist.models.lrn import LocalResponseNormalization
 
 
@@ -39,9 +40,9 @@ class AlexNet(ImageClassifier):
         self.conv4 = conv(256, 3, "conv4")
         self.conv5, self.pool5 = conv(256, 3, "conv5"), pool("pool5")
         self.flatten = keras.layers.Flatten()
-        self.drop6 = keras.layers.Dropout(self.dropout)
+        self.drop6 = Dropout(self.dropout)
         self.fc6 = keras.layers.Dense(self.fc_units, activation="relu", name="fc6")
-        self.drop7 = keras.layers.Dropout(self.dropout)
+        self.drop7 = Dropout(self.dropout)
         self.fc7 = keras.layers.Dense(self.fc_units, activation="relu", name="fc7")
         # Logits stay float32 under mixed precision so the loss is computed in float32.
         self.logits = keras.layers.Dense(self.num_classes, dtype="float32", name="logits")

@@ -3,6 +3,7 @@
 import keras
 
 from alexnet_mnist.models.base import INPUT_SHAPE, NUM_CLASSES, ImageClassifier
+from alexnet_mnist.models.dropout import Dropout
 
 
 @keras.saving.register_keras_serializable(package="alexnet_mnist")
@@ -27,7 +28,7 @@ class MLP(ImageClassifier):
             keras.layers.Dense(units, activation=self.activation, name=f"dense_{i}")
             for i, units in enumerate(self.hidden_units)
         ]
-        self.dropouts = [keras.layers.Dropout(self.dropout) for _ in self.hidden_units]
+        self.dropouts = [Dropout(self.dropout) for _ in self.hidden_units]
         # Logits stay float32 under mixed precision so the loss is computed in float32.
         self.logits = keras.layers.Dense(self.num_classes, dtype="float32", name="logits")
         self.build((None, *INPUT_SHAPE))
