@@ -6,6 +6,7 @@ the sweep summary.
 
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from alexnet_mnist import quiet, rundir
 from alexnet_mnist.config import Mode, check_ranges, register_schemas
-from alexnet_mnist.errors import UserError
+from alexnet_mnist.errors import PeerLost, UserError
 
 log = logging.getLogger("alexnet_mnist")
 
@@ -63,6 +64,11 @@ def main(cfg: DictConfig):
             rundir.remove_if_bookkeeping_only(output_dir, log_name)
             if not verbose:
                 log.error("%s", error)
+                if isinstance(error, PeerLost):
+                    # The interpreter's teardown would wait on, or complain about, the dead peer's
+                    # collectives: leave at once, the line above written.
+                    logging.shutdown()
+                    os._exit(1)
                 sys.exit(1)
         raise
     if result is None:  # the mode wrote nothing into the run directory

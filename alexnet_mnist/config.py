@@ -193,7 +193,7 @@ class DistributeConfig:
     name: Strategy = Strategy.none
     logical_cpus: int = 0  # mirrored: split the CPU into this many logical devices (0: the physical devices)
     all_reduce: AllReduce = AllReduce.auto  # ring on CPUs (as fast as naming it, SCALING.md), NCCL on GPUs
-    bytes_per_pack: int = 0  # gradients packed into all-reduces of this size (0: TensorFlow's choice)
+    bytes_per_pack: int = 4 * 1024 * 1024  # gradients packed into all-reduces of this size (0: TensorFlow's choice); benchmarks/SCALING.md
     timeout_seconds: float = 60.0  # multi_worker: a worker that waits longer for a peer (dead or hung) stops
     port: Optional[int] = None  # submitit: first port of the workers on each node (null: from the job id)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from alexnet_mnist.errors import UserError
+from alexnet_mnist.errors import PeerLost, UserError
 
 # Where a submitit job's workers listen when no port is set: a range derived from the job id, so
 # that jobs sharing a node (a sweep on submitit_local) do not collide.
@@ -153,7 +153,7 @@ def peers_watched(strategy):
         if strategy is None or strategy.num_replicas_in_sync == 1:
             raise
         reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", error.message.splitlines()[0])
-        raise UserError(
+        raise PeerLost(
             f"another worker of this job died or stopped answering ({type(error).__name__}: {reason}); "
             "stopping too: rerun the job with train.resume=true"
         ) from error

@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """A bad setting, file or dataset; the command line reports it as one line and exits non-zero."""
+
+
+class PeerLost(UserError):
+    """Another worker of a multi-worker job died or stopped answering: this one cannot go on."""
