@@ -106,7 +106,7 @@ def render(rows):
     for row in rows:
         mean, sd = row["test_accuracy"]
         lines.append(
-            f"| {row['recipe']} | {row['seeds']} | {100 * mean:.2f} ± {100 * sd:.2f} | {row['epochs']:.0f} | "
+            f"| {row['recipe']} | {row['seeds']} | {100 * mean:.2f}{f' ± {100 * sd:.2f}' if row['seeds'] > 1 else ''} | {row['epochs']:.0f} | "
             f"{minutes(row['wall_seconds'])} | {minutes(row['to_99.0'])} | {minutes(row['to_99.5'])} | `{row['command']} seed=S` |"
         )
     lines += [
