@@ -65,9 +65,11 @@ def test_every_readme_command_composes(args, tmp_path):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_trains_in_smoke_mode(name, tfds_data_dir, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "alexnet_mnist", f"experiment={name}", "debug=smoke", "progress=false", "hydra.run.dir=run"],
+        # Pictures and exports are the same code for every experiment, tested on their own elsewhere.
+        [sys.executable, "-m", "alexnet_mnist", f"experiment={name}", "debug=smoke", "progress=false", "hydra.run.dir=run",
+         "report.plots=false", "export.tflite=false"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert (tmp_path / "run" / "metrics.json").is_file()
-    assert "run directory run: model.keras, model.tflite, metrics.json" in result.stdout.splitlines()[-1]
+    assert "run directory run: model.keras, metrics.json" in result.stdout.splitlines()[-1]
