@@ -29,11 +29,23 @@ class Augmentation(AugmentConfig):
 
     @property
     def enabled(self) -> bool:
-        """Whether any magnitude is set (`elastic_sigma` is a length scale, not a magnitude)."""
-        return any(value for name, value in dataclasses.asdict(self).items() if name != "elastic_sigma")
+        """Whether any magnitude is set (`elastic_sigma` is a length scale, not a magnitude) for a
+        share of the images above 0."""
+        magnitudes = dataclasses.asdict(self)
+        del magnitudes["elastic_sigma"], magnitudes["probability"]
+        return self.probability > 0 and any(magnitudes.values())
 
     def __call__(self, images, seed):
-        """`images` (float32 `[N, 28, 28, 1]` in [0, 1]) transformed with the stateless `seed` ([2] ints)."""
+        """`images` (float32 `[N, 28, 28, 1]` in [0, 1]) transformed with the stateless `seed` ([2] ints);
+        with `probability` below 1, only that share of them (drawn per image), the others as they are."""
+        augmented = self._transform(images, seed)
+        if self.probability >= 1:
+            return augmented
+        # Its own key folded in, so that the transforms' draws stay those of `probability` 1.
+        picked = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(seed, 1))
+        return tf.where(picked < self.probability, augmented, images)
+
+    def _transform(self, images, seed):
         # One seed per transform, so that turning one on or off leaves the others' draws alone.
         keys = tf.unstack(tf.random.experimental.stateless_split(seed, num=4))
         n = tf.shape(images)[0]
@@ -60,7 +72,8 @@ class Augmentation(AugmentConfig):
         # Per-image steps: stroke in [-1, 1) (thinner below 0), blur in [0, 1), contrast in [0, 1), brightness in [-1, 1).
         stroke, blur, contrast, brightness = tf.unstack(_per_image(uniform(keys[2], 4)), axis=-1)
         if self.stroke:
-            step = stroke * self.stroke
+            # Above 1 the whole one-pixel step becomes common (1.5: a third of the images).
+            step = tf.clip_by_value(stroke * self.stroke, -1.0, 1.0)
             images += tf.nn.relu(step) * (dilate(images) - images) + tf.nn.relu(-step) * (erode(images) - images)
         if self.blur:
             images += tf.abs(blur) * self.blur * (gaussian_blur(images, 1.0) - images)

@@ -76,11 +76,12 @@ class AugmentConfig:
     shear: float = 0.0  # largest shear, degrees
     elastic_alpha: float = 0.0  # largest elastic displacement, pixels
     elastic_sigma: float = 4.0  # distance over which the elastic displacement changes, pixels
-    stroke: float = 0.0  # largest step towards a one-pixel thicker or thinner stroke, in [0, 1]
+    stroke: float = 0.0  # largest step towards a one-pixel thicker or thinner stroke; above 1, clipped to the whole step
     blur: float = 0.0  # largest step towards a Gaussian blur of sigma 1, in [0, 1]
     lowres: float = 0.0  # share of images brought down to 10-20 pixels and back up, in [0, 1]
     contrast: float = 0.0  # contrast factor in [1 - contrast, 1], contrast in [0, 1]
     brightness: float = 0.0  # added in [-brightness, brightness]
+    probability: float = 1.0  # share of training images augmented; the others stay as they are
 
 
 @dataclass
@@ -261,10 +262,10 @@ def check_ranges(config: Config) -> None:
         ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
         ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
     ]
-    for name in ("stroke", "blur", "lowres", "contrast"):
+    for name in ("blur", "lowres", "contrast", "probability"):
         value = getattr(config.augment, name)
         checks.append((f"augment.{name}", value, 0 <= value <= 1, "in [0, 1]"))
-    for name in ("translate", "rotate", "scale", "shear", "elastic_alpha", "brightness"):
+    for name in ("translate", "rotate", "scale", "shear", "elastic_alpha", "stroke", "brightness"):
         value = getattr(config.augment, name)
         checks.append((f"augment.{name}", value, value >= 0, ">= 0"))
     checks.append(("distribute.logical_cpus", config.distribute.logical_cpus, config.distribute.logical_cpus >= 0, ">= 0"))

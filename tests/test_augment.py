@@ -83,6 +83,17 @@ def test_stroke_width_moves_towards_dilation_or_erosion():
     assert ink(erode(digit)) < ink(digit) < ink(dilate(digit))
     widths = {ink(Augmentation(stroke=1.0)(digit, tf.constant([0, s], tf.int64))) for s in range(6)}
     assert min(widths) < ink(digit) < max(widths)  # some draws thinner, some thicker
+    # Above 1 the step is clipped: the whole erosion and the whole dilation become common draws.
+    whole = [Augmentation(stroke=1.5)(digit, tf.constant([1, s], tf.int64)) for s in range(12)]
+    assert any(np.array_equal(x, erode(digit)) for x in whole) and any(np.array_equal(x, dilate(digit)) for x in whole)
+
+
+def test_probability_leaves_the_other_images_as_they_are():
+    images = tf.random.stateless_uniform([64, 28, 28, 1], [1, 2])
+    seed = tf.constant([7, 8], tf.int64)
+    changed = [not np.array_equal(a, b) for a, b in zip(Augmentation(contrast=0.5, probability=0.5)(images, seed), images)]
+    assert 16 < sum(changed) < 48
+    assert not Augmentation(contrast=0.5, probability=0.0).enabled
 
 
 def test_resume_mid_epoch_with_augmentation_is_bit_identical(mock_mnist, tmp_path):

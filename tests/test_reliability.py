@@ -87,7 +87,7 @@ def test_corrupted_latest_checkpoint_is_named_and_can_fall_back(mock_mnist, tmp_
         ("ensemble.members=0", "ensemble.members=0 is out of range: it must be >= 1"),
         ("distribute.logical_cpus=-1", "distribute.logical_cpus=-1 is out of range: it must be >= 0"),
         ("distribute.timeout_seconds=0", "distribute.timeout_seconds=0.0 is out of range: it must be > 0"),
-        ("augment.stroke=2", "augment.stroke=2.0 is out of range: it must be in [0, 1]"),
+        ("augment.probability=2", "augment.probability=2.0 is out of range: it must be in [0, 1]"),
         ("optimizer.warmup_epochs=8", "optimizer.warmup_epochs=8.0 is out of range: it must be in [0, train.epochs)"),
         ("train.label_smoothing=1", "train.label_smoothing=1.0 is out of range: it must be in [0, 1)"),
         ("resume=/nonexistent/run", "resume=/nonexistent/run: not a run directory"),
