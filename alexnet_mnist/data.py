@@ -78,7 +78,7 @@ class Splits:
 
     def train(self, epoch: int) -> tf.data.Dataset:
         """The training batches of `epoch`: a shuffle that depends only on (seed, epoch)."""
-        return _batched(self.train_images, self.train_labels, self.batch_size, self._order(epoch))
+        return _batched(self.train_images, self.train_labels, self.batch_size, order=self._order(epoch))
 
     def train_chunks(
         self, epoch: int, first_step: int, steps_per_chunk: int, epochs: int = 1, shard: Shard = WHOLE
@@ -184,11 +184,13 @@ def make_splits(
     train_idx, val_idx = train_idx[:train_examples], val_idx[:eval_examples]
 
     test_images, test_labels, _ = load(name, "test", data_dir, download)
+    test_images, test_labels = test_images[:eval_examples], test_labels[:eval_examples]
+    # Each split becomes a tensor once: evaluations build their pipelines over it without a copy.
     return Splits(
         train_images=tf.constant(images[train_idx]),
         train_labels=tf.constant(labels[train_idx]),
-        val_batches=functools.partial(_batched, images, labels, eval_batch_size, val_idx),
-        test_batches=functools.partial(_batched, test_images, test_labels, eval_batch_size, np.arange(len(test_labels))[:eval_examples]),
+        val_batches=functools.partial(_batched, tf.constant(images[val_idx]), tf.constant(labels[val_idx]), eval_batch_size),
+        test_batches=functools.partial(_batched, tf.constant(test_images), tf.constant(test_labels), eval_batch_size),
         class_names=list(class_names),
         batch_size=batch_size,
         seed=seed,
@@ -199,17 +201,19 @@ def make_splits(
 def make_test_split(name, *, batch_size, data_dir=None, download=False, examples=None):
     """The first `examples` (default all) of the test split, batched in their fixed order, and the class names."""
     images, labels, class_names = load(name, "test", data_dir, download)
-    return _batched(images, labels, batch_size, np.arange(len(labels))[:examples]), list(class_names)
+    return _batched(images[:examples], labels[:examples], batch_size), list(class_names)
 
 
-def _batched(images, labels, batch_size, order, shard=WHOLE):
-    """Batches of (float32 images in [0, 1], labels) in the given index order (`shard`'s replicas'
-    parts of each, in turn).
+def _batched(images, labels, batch_size, shard=WHOLE, order=None):
+    """Batches of (float32 images in [0, 1], labels) in the given index order (default: as they
+    are; `shard`'s replicas' parts of each, in turn).
 
     Gathering whole batches by index from the in-memory arrays, and scaling after batching, keeps
     the per-element work of tf.data off the hot path.
     """
-    images, labels = tf.constant(images), tf.constant(labels)
+    images, labels = tf.convert_to_tensor(images), tf.convert_to_tensor(labels)
+    if order is None:
+        order = tf.range(tf.shape(labels, out_type=tf.int64)[0])
     indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     def replica_batches(replica):

@@ -324,7 +324,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, strategy) 
             strategy=strategy,
         )
     model.summary(print_fn=lambda text, **_: log.info("\n%s", text))
-    state = RunState(workdir, trainer, train_cfg.checkpoints_to_keep, shared_dir=run_dir)
+    # Asynchronous writes only in a single process: a distributed save takes part in collectives,
+    # which every worker must run in the same order.
+    state = RunState(workdir, trainer, train_cfg.checkpoints_to_keep, shared_dir=run_dir, asynchronous=strategy is None)
     if train_cfg.resume:
         state.restore(fallback=train_cfg.resume_fallback)
     start = time.perf_counter()
@@ -338,6 +340,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, strategy) 
         state.restore_best()
         test_loss, test_accuracy = trainer.evaluate(distributed(trainer.strategy, splits.test_batches))
     except NonFiniteLoss:
+        state.sync()
         if state.best.latest_checkpoint:
             state.restore_best()
             save_model(model, workdir / MODEL_FILE)
@@ -390,6 +393,7 @@ def _fit(config, splits, trainer, state, writer):
     chunks = iter(distributed(trainer.strategy, lambda shard: splits.train_chunks(
         first_epoch, first_step, train_cfg.steps_per_execution, epochs=epochs, shard=shard
     )))  # fmt: skip
+    val_batches = distributed(trainer.strategy, splits.val_batches)  # built once: each epoch only iterates it
     while state.epoch < train_cfg.epochs and not stop:
         epoch = int(state.epoch) + 1
         start = time.perf_counter()
@@ -423,7 +427,7 @@ def _fit(config, splits, trainer, state, writer):
                 previous = done
         seconds = time.perf_counter() - start
         loss, accuracy = trainer.train_results().values()
-        val_loss, val_accuracy = trainer.evaluate(distributed(trainer.strategy, splits.val_batches))
+        val_loss, val_accuracy = trainer.evaluate(val_batches)
         eval_seconds = time.perf_counter() - start - seconds
         log.info(
             "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%.1f s, %.0f images/s; evaluation %.1f s)",
@@ -444,9 +448,12 @@ class RunState:
     and every `train.checkpoint_every_steps`; `checkpoints/best/` the weights of the best epoch;
     `history.csv` the finished epochs, `timing.csv` their wall times (training, evaluation, and the
     whole epoch with its checkpoint).
+
+    `asynchronous` checkpoints are written by a background thread from a copy of the variables taken
+    at the save, so training goes on meanwhile; reading a checkpoint waits for the writes.
     """
 
-    def __init__(self, workdir, trainer, checkpoints_to_keep, shared_dir=None):
+    def __init__(self, workdir, trainer, checkpoints_to_keep, shared_dir=None, asynchronous=False):
         self.workdir = Path(workdir)
         # A resume reads the chief's files, which every worker of a multi-worker job can reach.
         self.shared_dir = Path(shared_dir or workdir)
@@ -461,29 +468,40 @@ class RunState:
         self.history = []
         self.timing = []
         # Keras 3 keeps layers in lists that tf.train.Checkpoint does not see into, so the
-        # checkpoints track the variables themselves (in their fixed creation order).
+        # checkpoints track the variables themselves (in their fixed creation order): the
+        # TensorFlow variables behind Keras's, which asynchronous saving cannot copy. Both are
+        # written under the same keys.
         with trainer.strategy.scope():
             trainer.optimizer.build(trainer.model.trainable_variables)
+        weights = [variable.value for variable in trainer.model.variables]
         checkpoint = tf.train.Checkpoint(
-            model=trainer.model.variables,
-            optimizer=trainer.optimizer.variables,
-            metrics=[metric.variables for metric in trainer.train_metrics],
+            model=weights,
+            optimizer=[variable.value for variable in trainer.optimizer.variables],
+            metrics=[[variable.value for variable in metric.variables] for metric in trainer.train_metrics],
             epoch=self.epoch, step=self.step, stale_epochs=self.stale_epochs, train_images=self.train_images,
             best_val_accuracy=self.best_val_accuracy, train_seconds=self.train_seconds,
         )  # fmt: skip
         checkpoints = self.workdir / "checkpoints"
         self.latest = tf.train.CheckpointManager(checkpoint, checkpoints, max_to_keep=checkpoints_to_keep)
-        self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=trainer.model.variables), checkpoints / "best", 1)
+        self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=weights), checkpoints / "best", 1)
+        self.options = tf.train.CheckpointOptions(experimental_enable_async_checkpoint=asynchronous)
 
     def warm_up(self):
-        """Write both checkpoints once into a scratch directory: TensorFlow builds its saver on an
-        object's first write, which would otherwise lengthen the first epoch."""
+        """Write both checkpoints once into a scratch directory: TensorFlow builds its saver (and the
+        copy of an asynchronous one) on an object's first write, which would otherwise lengthen the
+        first epoch."""
         with tempfile.TemporaryDirectory() as scratch:
-            self.latest.checkpoint.write(f"{scratch}/latest")
-            self.best.checkpoint.write(f"{scratch}/best")
+            self.latest.checkpoint.write(f"{scratch}/latest", options=self.options)
+            self.best.checkpoint.write(f"{scratch}/best", options=self.options)
+            self.sync()
 
     def save(self):
-        self.latest.save()
+        self.latest.save(options=self.options)
+
+    def sync(self):
+        """Wait until every checkpoint is written."""
+        self.latest.checkpoint.sync()
+        self.best.checkpoint.sync()
 
     def end_epoch(self, row, seconds, images, patience):
         """Record a finished epoch and checkpoint it; returns whether early stopping ends the run."""
@@ -495,7 +513,7 @@ class RunState:
         if row["val_accuracy"] > self.best_val_accuracy:
             self.best_val_accuracy.assign(row["val_accuracy"])
             self.stale_epochs.assign(0)
-            self.best.save()
+            self.best.save(options=self.options)
         else:
             self.stale_epochs.assign_add(1)
         write_csv(self.workdir / "history.csv", self.history, HISTORY_FIELDS)
@@ -531,6 +549,7 @@ class RunState:
         log.info("resumed from %s: epoch %d, step %d", path, int(self.epoch) + 1, int(self.step))
 
     def restore_best(self):
+        self.sync()
         best = tf.train.latest_checkpoint(str(self.shared_dir / "checkpoints" / "best"))
         self.best.checkpoint.restore(best).assert_existing_objects_matched()
 

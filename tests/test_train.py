@@ -109,12 +109,38 @@ def test_auto_precision_follows_the_cpu(monkeypatch, native_bfloat16, expected):
 
 
 def test_one_training_dataset_serves_every_epoch_of_a_run(mock_mnist, tmp_path, monkeypatch):
-    # An iterator made per epoch costs time at every epoch boundary: a run makes one.
-    made = []
-    train_chunks = data.Splits.train_chunks
+    # An iterator made per epoch costs time at every epoch boundary, and building a pipeline per
+    # evaluation does too: a run builds one training, one validation and one test pipeline.
+    made, built = [], []
+    train_chunks, distributed = data.Splits.train_chunks, train.distributed
     monkeypatch.setattr(data.Splits, "train_chunks", lambda *args, **kwargs: made.append(args[1:]) or train_chunks(*args, **kwargs))
+    monkeypatch.setattr(train, "distributed", lambda *args: built.append(args) or distributed(*args))
     train_and_evaluate(make_config(*SMOKE, "train.epochs=3", "train.steps_per_execution=2"), tmp_path)
     assert made == [(1, 0, 2)]
+    assert len(built) == 3
+
+
+def test_asynchronous_checkpoints_read_back_and_read_older_ones(tmp_path):
+    def state(directory, asynchronous=True):
+        trainer = train.Trainer(train.build_model("mlp"), train.build_optimizer("adam", 1e-3))
+        return train.RunState(directory, trainer, 2, asynchronous=asynchronous)
+
+    def same_weights(a, b):
+        return all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.model.variables, b.model.variables))
+
+    written = state(tmp_path / "new")
+    written.epoch.assign(4)
+    written.save()
+    written.sync()  # the file on disk is complete, as when the run's process ends
+    fresh = state(tmp_path / "new")
+    fresh.restore()
+    assert int(fresh.epoch) == 4 and same_weights(fresh, written)
+    # Runs before asynchronous saving checkpointed the Keras variables themselves: the same keys.
+    older = state(tmp_path / "old", asynchronous=False)
+    train.tf.train.Checkpoint(model=older.model.variables).write(str(tmp_path / "old" / "best"))
+    fresh = state(tmp_path / "old")
+    fresh.best.checkpoint.read(str(tmp_path / "old" / "best")).assert_existing_objects_matched()
+    assert same_weights(fresh, older) and not same_weights(fresh, written)
 
 
 def test_the_runs_stream_holds_each_epochs_batches_in_turn(mock_mnist):
