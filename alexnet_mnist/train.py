@@ -487,13 +487,16 @@ class RunState:
         self.options = tf.train.CheckpointOptions(experimental_enable_async_checkpoint=asynchronous)
 
     def warm_up(self):
-        """Write both checkpoints once into a scratch directory: TensorFlow builds its saver (and the
-        copy of an asynchronous one) on an object's first write, which would otherwise lengthen the
-        first epoch."""
+        """Write both checkpoints twice into a scratch directory: TensorFlow builds its saver on an
+        object's first write, and traces an asynchronous one's copy on the second, which would
+        otherwise lengthen the first epochs. A manager's first save adds its checkpoint's save
+        counter: made here, it is in the warm-up's writes too."""
         with tempfile.TemporaryDirectory() as scratch:
-            self.latest.checkpoint.write(f"{scratch}/latest", options=self.options)
-            self.best.checkpoint.write(f"{scratch}/best", options=self.options)
-            self.sync()
+            for manager in (self.latest, self.best):
+                manager.checkpoint.save_counter  # noqa: B018 (made on first access)
+                for _ in range(2):
+                    manager.checkpoint.write(f"{scratch}/checkpoint", options=self.options)
+                    manager.checkpoint.sync()
 
     def save(self):
         self.latest.save(options=self.options)

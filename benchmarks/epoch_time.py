@@ -1,6 +1,6 @@
 """Whole epochs end to end, as a user waits for them: the project's run against Keras fit.
 
-    python benchmarks/epoch_time.py [--write] [--smoke]
+    python benchmarks/epoch_time.py [--models mlp alexnet] [--write] [--smoke]
 
 For each model (6 MLP epochs, 3 AlexNet epochs, batch 64, the default precision), the project's run
 (`train_and_evaluate`, the code `python -m alexnet_mnist` runs: training, validation, checkpoints) and
@@ -8,10 +8,11 @@ Keras `compile()` + `fit()` with `validation_data` train on the same in-memory M
 optimizer (Adam at a constant 1e-3; no augmentation, no label smoothing). fit is fed the
 pipeline a Keras user writes (shuffle, batch, scale, `prefetch(AUTOTUNE)`). An epoch's wall time runs
 from the end of the one before (the start of training for the first) to the end of its own
-validation. The pure step time is measured in the same run: the median, over the run's calls of
-`train.steps_per_execution` steps, of their seconds per step. The prediction for an epoch is
-steps × step time + its evaluation time, so any wait at an epoch's boundaries shows as the gap. Needs the prepared
-MNIST (TFDS_DATA_DIR). `--write` writes its section of benchmarks/RESULTS.md.
+validation. The pure step time is measured in the same epoch: the median, over the epoch's calls of
+`train.steps_per_execution` steps, of their seconds per step (a shared machine's speed drifts from
+one epoch to the next). The prediction for an epoch is steps × its step time + its evaluation time,
+so any wait at an epoch's boundaries, or stall within it, shows as the gap. Needs the prepared
+MNIST (TFDS_DATA_DIR). `--write` writes each model's section of benchmarks/RESULTS.md.
 """
 
 import argparse
@@ -36,7 +37,7 @@ from alexnet_mnist.models import build_model  # noqa: E402
 from alexnet_mnist.train import Trainer, build_optimizer, reset_process_state, resolve_precision, train_and_evaluate  # noqa: E402
 
 BATCH = 64
-MODELS = (("mlp", 6), ("alexnet", 3))  # (model, epochs)
+EPOCHS = {"mlp": 6, "alexnet": 3}
 
 
 def run_config(model_name, epochs, overrides=()):
@@ -49,23 +50,24 @@ def run_config(model_name, epochs, overrides=()):
 
 
 def project_epochs(config):
-    """Wall seconds and evaluation seconds of each epoch of the project's run, and its step time:
-    the median over its calls of k steps (`Trainer.train_epoch` yields after each) of their seconds per step."""
-    per_step, train_epoch = [], Trainer.train_epoch
+    """Wall seconds, evaluation seconds and step time of each epoch of the project's run: the
+    median over its calls of k steps (`Trainer.train_epoch` yields after each) of their seconds per step."""
+    step_times, train_epoch = [], Trainer.train_epoch
 
     def timed_train_epoch(trainer, chunks, first_step, steps_per_epoch):
-        last, before = time.perf_counter(), first_step
+        last, before, per_step = time.perf_counter(), first_step, []
         for done in train_epoch(trainer, chunks, first_step, steps_per_epoch):
             now = time.perf_counter()
             per_step.append((now - last) / (done - before))
             last, before = now, done
             yield done
+        step_times.append(statistics.median(per_step))
 
     with tempfile.TemporaryDirectory() as workdir, mock.patch.object(Trainer, "train_epoch", timed_train_epoch):
         train_and_evaluate(config, workdir)
         rows = read_csv(Path(workdir) / "timing.csv")
     epochs = [float(row["epoch_seconds"]) for row in rows]
-    return epochs, [float(row["eval_seconds"]) for row in rows], statistics.median(per_step)
+    return epochs, [float(row["eval_seconds"]) for row in rows], step_times
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -107,55 +109,47 @@ def fit_epochs(config, splits):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="also write its section of benchmarks/RESULTS.md")
+    parser.add_argument("--models", nargs="+", choices=list(EPOCHS), default=list(EPOCHS))
+    parser.add_argument("--write", action="store_true", help="also write each model's section of benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run: MLP on a subset")
     args = parser.parse_args()
-    models = (("mlp", 2),) if args.smoke else MODELS
+    models = (("mlp", 2),) if args.smoke else [(name, EPOCHS[name]) for name in args.models]
     extra = ("data.train_examples=2560", "data.eval_examples=512") if args.smoke else ()
-    rows = []
     for model_name, epochs in models:
         config = run_config(model_name, epochs, extra)
         splits = data.make_splits(
             "mnist", batch_size=BATCH, eval_batch_size=config.train.eval_batch_size,
             train_examples=config.data.train_examples, eval_examples=config.data.eval_examples,
         )  # fmt: skip
-        loop, evals, step = project_epochs(config)
+        loop, evals, steps = project_epochs(config)
         fit = fit_epochs(config, splits)
-        rows.append((model_name, resolve_precision(config.precision.value), splits.steps_per_epoch, step, loop, evals, fit))
-        print(f"{model_name}: loop {loop}, eval {evals}, fit {fit}, step {step * 1e3:.2f} ms", flush=True)
-    table = render(rows)
-    print(table)
-    if args.write:
-        write_section(table)
+        print(f"{model_name}: loop {loop}, eval {evals}, fit {fit}, steps {[f'{s * 1e3:.3f} ms' for s in steps]}", flush=True)
+        precision = resolve_precision(config.precision.value)
+        section = render(model_name, precision, splits.num_train, splits.steps_per_epoch, steps, loop, evals, fit)
+        print(section)
+        if args.write:
+            write_section(section)
 
 
-def render(rows):
+def render(model_name, precision, images, steps, step_times, loop, evals, fit):
+    """The model's section: its epochs' wall times against their predictions, and against fit's."""
     fmt = lambda values: ", ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in values)  # noqa: E731
+    predicted = [steps * step + e for step, e in zip(step_times, evals)]
+    worst = max(abs(wall / p - 1) for wall, p in zip(loop, predicted))
+    speedup = statistics.median(fit) / statistics.median(loop)
     lines = [
-        "## Epochs end to end",
+        f"## Epochs end to end: {model_name}",
         "",
-        f"CPU: {cpu_model()}; TensorFlow {tf.__version__}, Keras {keras.__version__}; batch {BATCH}, Adam, "
-        "MNIST (54,000 training and 6,000 validation images); the step time is the median of the run's "
-        "own calls of 20 steps. Written by `benchmarks/epoch_time.py`.",
+        f"CPU: {cpu_model()}; TensorFlow {tf.__version__}, Keras {keras.__version__}; {precision}, batch {BATCH}, "
+        f"Adam, MNIST ({images:,} training images, {steps} steps an epoch); each epoch's step "
+        "time is the median of its calls of 20 steps. Written by `benchmarks/epoch_time.py`.",
         "",
-        "| model | precision | contender | epoch wall times (s) | median | max / median | "
+        "| contender | epoch wall times (s) | median | max / median | step time (ms) | "
         "predicted epoch (steps × step + evaluation) | worst epoch / predicted | loop / fit (median epoch) |",
-        "|---|---|---|---|---:|---:|---|---:|---:|",
-    ]
-    for model_name, precision, steps, step, loop, evals, fit in rows:
-        predicted = [steps * step + e for e in evals]
-        worst = max(abs(wall / p - 1) for wall, p in zip(loop, predicted))
-        speedup = statistics.median(fit) / statistics.median(loop)
-        lines.append(
-            f"| {model_name} | {precision} | project loop | {fmt(loop)} | {statistics.median(loop):.2f} | "
-            f"{max(loop) / statistics.median(loop):.2f} | {fmt(predicted)} ({steps} × {step * 1e3:.2f} ms) | "
-            f"{worst:.1%} off | {speedup:.2f}× faster |"
-        )
-        lines.append(
-            f"| {model_name} | {precision} | Keras fit | {fmt(fit)} | {statistics.median(fit):.2f} | "
-            f"{max(fit) / statistics.median(fit):.2f} | | | |"
-        )
-    lines += [
+        "|---|---|---:|---:|---|---|---:|---:|",
+        f"| project loop | {fmt(loop)} | {statistics.median(loop):.2f} | {max(loop) / statistics.median(loop):.2f} | "
+        f"{', '.join(f'{s * 1e3:.2f}' for s in step_times)} | {fmt(predicted)} | {worst:.1%} off | {speedup:.2f}× faster |",
+        f"| Keras fit | {fmt(fit)} | {statistics.median(fit):.2f} | {max(fit) / statistics.median(fit):.2f} | | | | |",
         "",
         "The project loop's epochs include validation and the epoch's checkpoint; its steps are traced "
         "and warmed up once before the first epoch, outside the epoch clock.",
