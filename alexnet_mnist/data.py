@@ -115,7 +115,7 @@ class Splits:
 
     def _load_train_batches(self, steps_and_indices, epoch, shard, replica):
         images, labels = self.train_images, self.train_labels  # already tensors: captured, not copied
-        epoch_seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
+        epoch_seed = self._epoch_seed(epoch)
 
         def load(step, indices):
             indices = shard.part(indices, replica)
@@ -131,8 +131,12 @@ class Splits:
 
     def _order(self, epoch):
         """A permutation of the training examples drawn from (seed, epoch) alone, by graph ops."""
-        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(epoch, tf.int64)])
-        return tf.random.experimental.stateless_shuffle(tf.range(self.num_train, dtype=tf.int64), seed, alg="philox")
+        order = tf.range(self.num_train, dtype=tf.int64)
+        return tf.random.experimental.stateless_shuffle(order, self._epoch_seed(epoch), alg="philox")
+
+    def _epoch_seed(self, epoch):
+        """The stateless seed of `epoch`'s shuffle and augmentation."""
+        return tf.stack([tf.constant(self.seed, tf.int64), tf.cast(epoch, tf.int64)])
 
 
 def load(name, split, data_dir=None, download=False):

@@ -15,6 +15,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from alexnet_mnist import data
+from alexnet_mnist.config import check_ranges
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import atomic_path
 from alexnet_mnist.models import MLP
@@ -79,7 +80,6 @@ def test_corrupted_latest_checkpoint_is_named_and_can_fall_back(mock_mnist, tmp_
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("optimizer.lr=-1", "optimizer.lr=-1.0 is out of range: it must be > 0"),
         ("train.batch_size=0", "train.batch_size=0 is out of range: it must be >= 1"),
         ("train.epochs=0", "train.epochs=0 is out of range"),
         ("data.val_fraction=1.5", "data.val_fraction=1.5 is out of range: it must be in (0, 1)"),
@@ -88,12 +88,25 @@ def test_corrupted_latest_checkpoint_is_named_and_can_fall_back(mock_mnist, tmp_
         ("distribute.logical_cpus=-1", "distribute.logical_cpus=-1 is out of range: it must be >= 0"),
         ("distribute.timeout_seconds=0", "distribute.timeout_seconds=0.0 is out of range: it must be > 0"),
         ("augment.probability=2", "augment.probability=2.0 is out of range: it must be in [0, 1]"),
+        ("augment.stroke=-1", "augment.stroke=-1.0 is out of range: it must be >= 0"),
         ("optimizer.warmup_epochs=8", "optimizer.warmup_epochs=8.0 is out of range: it must be in [0, train.epochs)"),
         ("train.label_smoothing=1", "train.label_smoothing=1.0 is out of range: it must be in [0, 1)"),
+    ],
+)
+def test_out_of_range_values_name_the_key_and_what_is_allowed(override, message):
+    with pytest.raises(UserError) as error:
+        check_ranges(make_config(override))
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.lr=-1", "optimizer.lr=-1.0 is out of range: it must be > 0"),
         ("resume=/nonexistent/run", "resume=/nonexistent/run: not a run directory"),
     ],
 )
-def test_out_of_range_values_are_one_line_errors_before_any_training(override, message, tmp_path):
+def test_bad_values_are_one_line_errors_before_any_training(override, message, tmp_path):
     result = run_cli(override, f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 1
