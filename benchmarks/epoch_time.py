@@ -3,16 +3,20 @@
     python benchmarks/epoch_time.py [--models mlp alexnet] [--write] [--smoke]
 
 For each model (6 MLP epochs, 3 AlexNet epochs, batch 64, the default precision), the project's run
-(`train_and_evaluate`, the code `python -m alexnet_mnist` runs: training, validation, checkpoints) and
-Keras `compile()` + `fit()` with `validation_data` train on the same in-memory MNIST with the same
-optimizer (Adam at a constant 1e-3; no augmentation, no label smoothing). fit is fed the
-pipeline a Keras user writes (shuffle, batch, scale, `prefetch(AUTOTUNE)`). An epoch's wall time runs
-from the end of the one before (the start of training for the first) to the end of its own
-validation. The pure step time is measured in the same epoch: the median, over the epoch's calls of
-`train.steps_per_execution` steps, of their seconds per step (a shared machine's speed drifts from
-one epoch to the next). The prediction for an epoch is steps × its step time + its evaluation time,
-so any wait at an epoch's boundaries, or stall within it, shows as the gap. Needs the prepared
-MNIST (TFDS_DATA_DIR). `--write` writes each model's section of benchmarks/RESULTS.md.
+(`train_and_evaluate`, the code `python -m alexnet_mnist` runs: training, validation, checkpoints)
+and Keras `compile()` + `fit()` with `validation_data` train on the same in-memory MNIST with the
+same optimizer (Adam at a constant 1e-3; no augmentation, no label smoothing). fit is fed the
+pipeline a Keras user writes (shuffle, batch, scale, `prefetch(AUTOTUNE)`). An epoch's wall time
+runs from the end of the one before (the start of training for the first) to the end of its own
+validation. Within each of the project's epochs the benchmark times every call of
+`train.steps_per_execution` steps (each takes its chunk of batches from the pipeline inside the
+graph); an epoch's compute is the sum of its calls, and its measured step time is that compute over
+its steps (a shared machine's speed drifts from one epoch to the next, so each epoch has its own).
+The prediction for an epoch is steps × its step time + its evaluation time: whatever else the epoch
+spends (at its boundaries, for a checkpoint, in the loop's Python) is the gap. Each epoch is also
+set against the pace of its median call, which the calls' jitter on this shared machine exceeds.
+Needs the prepared MNIST (TFDS_DATA_DIR). `--write` writes each model's section of
+benchmarks/RESULTS.md.
 """
 
 import argparse
@@ -50,10 +54,11 @@ def run_config(model_name, epochs, overrides=()):
 
 
 def project_epochs(config):
-    """Wall seconds, evaluation seconds, step time and seconds spent in the steps of each epoch of the
-    project's run. The step time is the median over its calls of k steps (`Trainer.train_epoch`
-    yields after each) of their seconds per step; the seconds in the steps are their sum."""
-    step_times, in_steps, train_epoch = [], [], Trainer.train_epoch
+    """Each epoch of the project's run: {"wall", "eval", "compute", "median_step"} seconds. `compute`
+    is the time in its calls of k steps (`Trainer.train_epoch` yields after each; a call takes its
+    chunk from the pipeline inside the graph); `median_step` the median over those calls of their
+    seconds per step."""
+    epochs, train_epoch = [], Trainer.train_epoch
 
     def timed_train_epoch(trainer, chunks, first_step, steps_per_epoch):
         last, before, calls = time.perf_counter(), first_step, []
@@ -62,14 +67,15 @@ def project_epochs(config):
             calls.append((now - last, done - before))
             last, before = now, done
             yield done
-        step_times.append(statistics.median(seconds / steps for seconds, steps in calls))
-        in_steps.append(sum(seconds for seconds, _ in calls))
+        median_step = statistics.median(seconds / steps for seconds, steps in calls)
+        epochs.append({"compute": sum(seconds for seconds, _ in calls), "median_step": median_step})
 
     with tempfile.TemporaryDirectory() as workdir, mock.patch.object(Trainer, "train_epoch", timed_train_epoch):
         train_and_evaluate(config, workdir)
         rows = read_csv(Path(workdir) / "timing.csv")
-    epochs = [float(row["epoch_seconds"]) for row in rows]
-    return epochs, [float(row["eval_seconds"]) for row in rows], step_times, in_steps
+    for epoch, row in zip(epochs, rows):
+        epoch.update(wall=float(row["epoch_seconds"]), eval=float(row["eval_seconds"]))
+    return epochs
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -123,43 +129,59 @@ def main():
             "mnist", batch_size=BATCH, eval_batch_size=config.train.eval_batch_size,
             train_examples=config.data.train_examples, eval_examples=config.data.eval_examples,
         )  # fmt: skip
-        loop, evals, steps, in_steps = project_epochs(config)
+        loop = project_epochs(config)
         fit = fit_epochs(config, splits)
-        print(f"{model_name}: loop {loop}, eval {evals}, fit {fit}, steps {[f'{s * 1e3:.3f} ms' for s in steps]}", flush=True)
         precision = resolve_precision(config.precision.value)
-        section = render(model_name, precision, splits.num_train, splits.steps_per_epoch, steps, in_steps, loop, evals, fit)
+        section = render(model_name, precision, splits.num_train, splits.steps_per_epoch, loop, fit)
         print(section)
         if args.write:
             write_section(section)
 
 
-def render(model_name, precision, images, steps, step_times, in_steps, loop, evals, fit):
-    """The model's section: its epochs' wall times against their predictions, and against fit's."""
+def render(model_name, precision, images, steps, loop, fit):
+    """The model's section: the loop's epochs against fit's, then each loop epoch against its prediction."""
+    walls = [epoch["wall"] for epoch in loop]
     fmt = lambda values: ", ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in values)  # noqa: E731
-    predicted = [steps * step + e for step, e in zip(step_times, evals)]
-    worst = max(abs(wall / p - 1) for wall, p in zip(loop, predicted))
-    speedup = statistics.median(fit) / statistics.median(loop)
-    outside = [wall - steps_seconds - e for wall, steps_seconds, e in zip(loop, in_steps, evals)]
+    ratio = lambda values: max(values) / statistics.median(values)  # noqa: E731
     lines = [
         f"## Epochs end to end: {model_name}",
         "",
         f"CPU: {cpu_model()}; TensorFlow {tf.__version__}, Keras {keras.__version__}; {precision}, batch {BATCH}, "
-        f"Adam, MNIST ({images:,} training images, {steps} steps an epoch); each epoch's step "
-        "time is the median of its calls of 20 steps. Written by `benchmarks/epoch_time.py`.",
+        f"Adam, MNIST ({images:,} training images, {steps} steps an epoch). Written by `benchmarks/epoch_time.py`.",
         "",
-        "| contender | epoch wall times (s) | median | max / median | step time (ms) | "
-        "predicted epoch (steps × step + evaluation) | worst epoch / predicted | "
-        "outside the steps and evaluation (ms) | loop / fit (median epoch) |",
-        "|---|---|---:|---:|---|---|---:|---|---:|",
-        f"| project loop | {fmt(loop)} | {statistics.median(loop):.2f} | {max(loop) / statistics.median(loop):.2f} | "
-        f"{', '.join(f'{s * 1e3:.2f}' for s in step_times)} | {fmt(predicted)} | {worst:.1%} off | "
-        f"{', '.join(f'{o * 1e3:.0f}' for o in outside)} | {speedup:.2f}× faster |",
-        f"| Keras fit | {fmt(fit)} | {statistics.median(fit):.2f} | {max(fit) / statistics.median(fit):.2f} | | | | | |",
+        "| contender | epoch wall times (s) | median | max / median | loop / fit (median epoch) |",
+        "|---|---|---:|---:|---:|",
+        f"| project loop | {fmt(walls)} | {statistics.median(walls):.2f} | {ratio(walls):.2f} | "
+        f"{statistics.median(fit) / statistics.median(walls):.2f}× faster |",
+        f"| Keras fit | {fmt(fit)} | {statistics.median(fit):.2f} | {ratio(fit):.2f} | |",
+        "",
+        "Each epoch of the project loop against its compute: the step time is the epoch's time in its "
+        "calls of 20 steps (each takes its batches from the pipeline inside the graph) over its steps; "
+        "the prediction is steps × step time + evaluation, and the rest (the epoch's boundaries, its "
+        "checkpoint, the loop's own Python) makes the gap. The last column sets the epoch against the "
+        "pace of its median call of 20 steps instead: the calls' jitter on a shared machine shows there.",
+        "",
+        "| epoch | wall (s) | step time (ms) | evaluation (s) | predicted (s) | wall / predicted | "
+        "rest (ms) | median call's step time (ms) | wall / (steps × median call + evaluation) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for number, epoch in enumerate(loop, 1):
+        predicted = epoch["compute"] + epoch["eval"]
+        rest = epoch["wall"] - predicted
+        at_median = steps * epoch["median_step"] + epoch["eval"]
+        lines.append(
+            f"| {number} | {fmt([epoch['wall']])} | {epoch['compute'] / steps * 1e3:.2f} | {fmt([epoch['eval']])} | "
+            f"{fmt([predicted])} | {epoch['wall'] / predicted - 1:+.1%} | {rest * 1e3:.1f} | "
+            f"{epoch['median_step'] * 1e3:.2f} | {epoch['wall'] / at_median - 1:+.1%} |"
+        )
+    step_times = [epoch["compute"] for epoch in loop]
+    lines += [
+        "",
+        f"Across these epochs the step time itself varies by {ratio(step_times):.2f} max / median (the wall "
+        f"times by {ratio(walls):.2f}): an epoch's wall time follows the machine's speed.",
         "",
         "The project loop's epochs include validation and the epoch's checkpoint; its steps are traced "
-        "and warmed up once before the first epoch, outside the epoch clock. The time outside the steps "
-        "and evaluation is the epoch's wall time less the sum of its calls of 20 steps and its "
-        "evaluation: the epoch's boundaries, its checkpoint and the loop's own Python.",
+        "and warmed up once before the first epoch, outside the epoch clock.",
         "",
     ]
     return "\n".join(lines)

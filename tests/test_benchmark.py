@@ -46,6 +46,10 @@ def test_epoch_time_smoke_run_compares_whole_epochs(tfds_data_dir):
     fit = re.search(r"^\| Keras fit \| ([\d., ]+) \|", stdout, re.M).group(1).split(", ")
     assert len(loop) == len(fit) == 2 and all(float(s) > 0 for s in loop + fit)
     assert re.search(r"\| [\d.]+× faster \|$", stdout, re.M)
+    # Each loop epoch set against its own compute: a positive step time and prediction.
+    epochs = re.findall(r"^\| (\d) \| [\d.]+ \| ([\d.]+) \| [\d.]+ \| ([\d.]+) \| [+-][\d.]+% \|", stdout, re.M)
+    assert [number for number, _, _ in epochs] == ["1", "2"]
+    assert all(float(step) > 0 and float(predicted) > 0 for _, step, predicted in epochs)
 
 
 @pytest.mark.real_data

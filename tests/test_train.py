@@ -172,6 +172,7 @@ def test_epochs_reuse_the_step_traced_before_the_first(mock_mnist):
     for _ in (1, 2):
         assert list(trainer.train_epoch(chunks, 0, 5)) == [3, 4, 5]
         trainer.evaluate(splits.val)
+    assert trainer.train_chunk.experimental_get_tracing_count() == 1
     assert trainer.train_steps.experimental_get_tracing_count() == 1
     assert trainer.eval_step.experimental_get_tracing_count() == 1
 
