@@ -405,7 +405,7 @@ def _fit(config, splits, trainer, state, writer):
         first_epoch, first_step, train_cfg.steps_per_execution, epochs=epochs, shard=shard
     )))  # fmt: skip
     val_batches = distributed(trainer.strategy, splits.val_batches)  # built once: each epoch only iterates it
-    next(iter(val_batches))  # a pipeline's first pass sets up its functions: not in the first epoch's clock
+    next(iter(val_batches), None)  # a pipeline's first pass sets up its functions: not in the first epoch's clock
     while state.epoch < train_cfg.epochs and not stop:
         epoch = int(state.epoch) + 1
         start = time.perf_counter()
