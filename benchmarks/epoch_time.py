@@ -141,7 +141,8 @@ def main():
 def render(model_name, precision, images, steps, loop, fit):
     """The model's section: the loop's epochs against fit's, then each loop epoch against its prediction."""
     walls = [epoch["wall"] for epoch in loop]
-    fmt = lambda values: ", ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in values)  # noqa: E731
+    seconds = lambda v: f"{v:.1f}" if v >= 10 else f"{v:.2f}"  # noqa: E731
+    fmt = lambda values: ", ".join(map(seconds, values))  # noqa: E731
     ratio = lambda values: max(values) / statistics.median(values)  # noqa: E731
     lines = [
         f"## Epochs end to end: {model_name}",
@@ -170,14 +171,14 @@ def render(model_name, precision, images, steps, loop, fit):
         rest = epoch["wall"] - predicted
         at_median = steps * epoch["median_step"] + epoch["eval"]
         lines.append(
-            f"| {number} | {fmt([epoch['wall']])} | {epoch['compute'] / steps * 1e3:.2f} | {fmt([epoch['eval']])} | "
-            f"{fmt([predicted])} | {epoch['wall'] / predicted - 1:+.1%} | {rest * 1e3:.1f} | "
+            f"| {number} | {seconds(epoch['wall'])} | {epoch['compute'] / steps * 1e3:.2f} | {seconds(epoch['eval'])} | "
+            f"{seconds(predicted)} | {epoch['wall'] / predicted - 1:+.1%} | {rest * 1e3:.1f} | "
             f"{epoch['median_step'] * 1e3:.2f} | {epoch['wall'] / at_median - 1:+.1%} |"
         )
-    step_times = [epoch["compute"] for epoch in loop]
     lines += [
         "",
-        f"Across these epochs the step time itself varies by {ratio(step_times):.2f} max / median (the wall "
+        # Every epoch has the same steps: its compute varies as its step time does.
+        f"Across these epochs the step time itself varies by {ratio([epoch['compute'] for epoch in loop]):.2f} max / median (the wall "
         f"times by {ratio(walls):.2f}): an epoch's wall time follows the machine's speed.",
         "",
         "The project loop's epochs include validation and the epoch's checkpoint; its steps are traced "
