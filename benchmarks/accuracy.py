@@ -8,6 +8,10 @@ was interrupted continues from its checkpoints (`train.resume=true`), so the tab
 several sittings. Each finished model is then scored on the transformed copies of the test split in
 `alexnet_mnist.robustness` (kept in the run's `robustness.json`). `--write` writes
 benchmarks/ACCURACY.md. Needs the prepared datasets (TFDS_DATA_DIR).
+
+An ensemble recipe is assembled (`mode=ensemble`) from runs of its member recipe: `ensemble_best`
+seed S averages `alexnet_best` seeds S, S+1 and S+2, the very members `experiment=ensemble_best
+seed=S` trains in one run, so each AlexNet of the table trains once.
 """
 
 import argparse
@@ -33,19 +37,35 @@ RECIPES = {
     "mlp_best": ["experiment=mlp_best"],
     "alexnet_fashion_best": ["experiment=alexnet_fashion_best"],
 }
+# ensemble recipe: (member recipe, members), as in its conf/experiment/ file (a test holds them equal).
+ENSEMBLES = {"ensemble_best": ("alexnet_best", 3)}
 SMOKE = ["debug=smoke"]
 
 
-def run(recipe, seed, runs_dir, extra=()):
-    """The run directory of (recipe, seed), trained (or continued) unless it finished before."""
+def run(recipe, seed, runs_dir, extra=(), train=True):
+    """The run directory of (recipe, seed), trained (or continued) unless it finished before.
+
+    An ensemble is assembled once all its members finished. Without `train`, only what needs no
+    training is done, and None stands for a run that did not finish."""
     run_dir = runs_dir / recipe / f"seed_{seed}"
-    if not (run_dir / "metrics.json").is_file():
-        command = [
-            sys.executable, "-m", "alexnet_mnist", *RECIPES[recipe], f"seed={seed}", "train.resume=true",
-            f"hydra.run.dir={run_dir}", "export.tflite=false", "progress=false", *extra,
-        ]  # fmt: skip
-        print("running", " ".join(command[2:]), flush=True)
-        subprocess.run(command, check=True, cwd=REPO)
+    if (run_dir / "metrics.json").is_file():
+        return run_dir
+    if recipe in ENSEMBLES:
+        member_recipe, size = ENSEMBLES[recipe]
+        members = [run(member_recipe, seed + k, runs_dir, extra, train) for k in range(size)]
+        if None in members:
+            return None
+        overrides = ["mode=ensemble", f"ensemble.runs=[{','.join(map(str, members))}]"]
+    elif train:
+        overrides = [*RECIPES[recipe], "train.resume=true", "progress=false"]
+    else:
+        return None
+    command = [
+        sys.executable, "-m", "alexnet_mnist", *overrides, f"seed={seed}", f"hydra.run.dir={run_dir}",
+        "export.tflite=false", *extra,
+    ]  # fmt: skip
+    print("running", " ".join(command[2:]), flush=True)
+    subprocess.run(command, check=True, cwd=REPO)
     return run_dir
 
 
@@ -62,9 +82,11 @@ def robustness(run_dir):
 def summarize(recipe, run_dirs):
     """The table row of a recipe: means and standard deviations over its finished runs."""
     metrics = [json.loads((d / "metrics.json").read_text()) for d in run_dirs]
-    members = [m.get("members") for m in metrics]
-    # An ensemble's run directory holds its members' runs: their epochs and times add up.
-    runs = [[d / "members" / str(k) for k in range(len(ms))] if ms else [d] for d, ms in zip(run_dirs, members)]
+    # An ensemble's epochs and times are its members': each member's model sits in its run directory.
+    runs = [
+        [Path(member["model"]).parent for member in m["members"]] if "members" in m else [d]
+        for d, m in zip(run_dirs, metrics)
+    ]
     timings = [[_timing(r) for r in member_runs] for member_runs in runs]
     accuracies = [m["test_accuracy"] for m in metrics]
     return {
@@ -130,18 +152,19 @@ def main():
     parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--runs-dir", type=Path, default=REPO / "outputs" / "accuracy")
-    parser.add_argument("--collect-only", action="store_true", help="only collect runs that finished; train none")
+    parser.add_argument(
+        "--collect-only", action="store_true", help="train nothing: collect finished runs, assemble ensembles of them"
+    )
     parser.add_argument("--smoke", action="store_true", help="debug=smoke runs (seconds; their accuracy means nothing)")
     parser.add_argument("--write", action="store_true", help="also write benchmarks/ACCURACY.md")
     args = parser.parse_args()
 
     rows = []
     for recipe in args.recipes:
-        if args.collect_only:
-            dirs = [args.runs_dir / recipe / f"seed_{s}" for s in args.seeds]
-            dirs = [d for d in dirs if (d / "metrics.json").is_file()]
-        else:
-            dirs = [run(recipe, seed, args.runs_dir, SMOKE if args.smoke else ()) for seed in args.seeds]
+        # Absolute: the runs happen in the repository, and an ensemble names its members' directories.
+        runs_dir, extra = args.runs_dir.resolve(), SMOKE if args.smoke else ()
+        dirs = [run(recipe, seed, runs_dir, extra, train=not args.collect_only) for seed in args.seeds]
+        dirs = [d for d in dirs if d is not None]
         if dirs:
             rows.append(summarize(recipe, dirs))
     table = render(rows)

@@ -1,0 +1,53 @@
+"""benchmarks/accuracy.py: ensemble rows assembled from the runs of their member recipe."""
+
+import dataclasses
+import json
+import sys
+
+import pytest
+
+from alexnet_mnist import artifacts
+from alexnet_mnist.models import MLP
+from conftest import REPO, make_config
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import accuracy  # noqa: E402
+
+
+def test_ensemble_best_is_its_member_recipe_k_times():
+    """Assembling alexnet_best runs stands for `experiment=ensemble_best` only while the two agree."""
+    member_recipe, size = accuracy.ENSEMBLES["ensemble_best"]
+    ensemble = make_config("experiment=ensemble_best")
+    member = make_config(f"experiment={member_recipe}")
+    assert ensemble.ensemble.members == size
+    assert dataclasses.replace(ensemble, ensemble=member.ensemble) == member
+
+
+def finished_run(run_dir, epoch_seconds):
+    """A run directory as a finished run leaves it (an untrained MLP: accuracy does not matter here)."""
+    run_dir.mkdir(parents=True)
+    artifacts.save_model(MLP(hidden_units=(8,)), run_dir / artifacts.MODEL_FILE)
+    (run_dir / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    rows = [f"{epoch},0,0,{seconds}" for epoch, seconds in enumerate(epoch_seconds, 1)]
+    (run_dir / "timing.csv").write_text("\n".join(["epoch,train_seconds,eval_seconds,epoch_seconds", *rows]) + "\n")
+
+
+@pytest.mark.real_data
+def test_an_ensemble_row_is_assembled_from_finished_member_runs(tfds_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(accuracy, "ENSEMBLES", {"ensemble_best": ("mlp_best", 2)})
+    finished_run(tmp_path / "mlp_best" / "seed_3", [10.0, 20.0])
+    # Without training, an ensemble waits for all its members.
+    assert accuracy.run("ensemble_best", 3, tmp_path, accuracy.SMOKE, train=False) is None
+    finished_run(tmp_path / "mlp_best" / "seed_4", [30.0])
+
+    run_dir = accuracy.run("ensemble_best", 3, tmp_path, accuracy.SMOKE, train=False)
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [member["model"] for member in metrics["members"]] == [
+        str(tmp_path / "mlp_best" / f"seed_{seed}" / artifacts.MODEL_FILE) for seed in (3, 4)
+    ]
+    row = accuracy.summarize("ensemble_best", [run_dir])
+    assert row["test_accuracy"] == (metrics["test_accuracy"], 0.0)
+    assert (row["epochs"], row["wall_seconds"]) == (3, 60.0)  # the members' epochs and times add up
+    assert row["robustness"]["clean"] == pytest.approx(metrics["test_accuracy"])
+    assert set(row["robustness"]) > {"clean", "erode_1"}
