@@ -120,7 +120,8 @@ def render(rows):
         f"Written by `benchmarks/accuracy.py` from real runs on {cpu_model()} (2 cores): test accuracy of the "
         "best-validation weights, mean ± standard deviation over seeds; wall time per run in minutes (the "
         "epochs with their validation and checkpoints, all members of an ensemble); minutes until the "
-        "validation accuracy first reached 99.0 % and 99.5 % (mean over seeds; – unless every seed did, and for ensembles, assembled after their members trained).",
+        "validation accuracy first reached 99.0 % and 99.5 % (mean over seeds; – unless every seed did, and "
+        "for ensembles, assembled after their members trained).",
         "",
         "| recipe | seeds | test accuracy % | epochs | minutes per run | to 99.0 % val | to 99.5 % val | command |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
