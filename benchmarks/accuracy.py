@@ -89,6 +89,7 @@ def summarize(recipe, run_dirs):
     ]
     timings = [[_timing(r) for r in member_runs] for member_runs in runs]
     accuracies = [m["test_accuracy"] for m in metrics]
+    scores = [robustness(d) for d in run_dirs]
     return {
         "recipe": recipe,
         "command": "python -m alexnet_mnist " + " ".join(RECIPES[recipe]),
@@ -98,7 +99,7 @@ def summarize(recipe, run_dirs):
         "wall_seconds": statistics.mean(sum(sum(t) for t in ts) for ts in timings),
         "to_99.0": _mean_or_none([m.get("seconds_to_val_accuracy_0.99") for m in metrics]),
         "to_99.5": _mean_or_none([m.get("seconds_to_val_accuracy_0.995") for m in metrics]),
-        "robustness": {name: statistics.mean(r[name] for r in map(robustness, run_dirs)) for name in robustness(run_dirs[0])},
+        "robustness": {name: statistics.mean(s[name] for s in scores) for name in scores[0]},
     }
 
 
@@ -160,10 +161,10 @@ def main():
     parser.add_argument("--write", action="store_true", help="also write benchmarks/ACCURACY.md")
     args = parser.parse_args()
 
+    # Absolute: the runs happen in the repository, and an ensemble names its members' directories.
+    runs_dir, extra = args.runs_dir.resolve(), SMOKE if args.smoke else ()
     rows = []
     for recipe in args.recipes:
-        # Absolute: the runs happen in the repository, and an ensemble names its members' directories.
-        runs_dir, extra = args.runs_dir.resolve(), SMOKE if args.smoke else ()
         dirs = [run(recipe, seed, runs_dir, extra, train=not args.collect_only) for seed in args.seeds]
         dirs = [d for d in dirs if d is not None]
         if dirs:

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from alexnet_mnist import artifacts
+from alexnet_mnist.files import write_csv
 from alexnet_mnist.models import MLP
 from conftest import REPO, make_config
 
@@ -28,8 +29,8 @@ def finished_run(run_dir, epoch_seconds):
     run_dir.mkdir(parents=True)
     artifacts.save_model(MLP(hidden_units=(8,)), run_dir / artifacts.MODEL_FILE)
     (run_dir / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
-    rows = [f"{epoch},0,0,{seconds}" for epoch, seconds in enumerate(epoch_seconds, 1)]
-    (run_dir / "timing.csv").write_text("\n".join(["epoch,train_seconds,eval_seconds,epoch_seconds", *rows]) + "\n")
+    rows = [{"epoch": epoch, "epoch_seconds": seconds} for epoch, seconds in enumerate(epoch_seconds, 1)]
+    write_csv(run_dir / "timing.csv", rows, ["epoch", "epoch_seconds"])
 
 
 @pytest.mark.real_data
