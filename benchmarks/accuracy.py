@@ -11,7 +11,8 @@ benchmarks/ACCURACY.md. Needs the prepared datasets (TFDS_DATA_DIR).
 
 An ensemble recipe is assembled (`mode=ensemble`) from runs of its member recipe: `ensemble_best`
 seed S averages `alexnet_best` seeds S, S+1 and S+2, the very members `experiment=ensemble_best
-seed=S` trains in one run, so each AlexNet of the table trains once.
+seed=S` trains in one run, so each AlexNet of the table trains once (`ensemble_fashion_best` likewise
+averages `alexnet_fashion_best`).
 """
 
 import argparse
@@ -36,9 +37,10 @@ RECIPES = {
     "ensemble_best": ["experiment=ensemble_best"],
     "mlp_best": ["experiment=mlp_best"],
     "alexnet_fashion_best": ["experiment=alexnet_fashion_best"],
+    "ensemble_fashion_best": ["experiment=ensemble_fashion_best"],
 }
 # ensemble recipe: (member recipe, members), as in its conf/experiment/ file (a test holds them equal).
-ENSEMBLES = {"ensemble_best": ("alexnet_best", 3)}
+ENSEMBLES = {"ensemble_best": ("alexnet_best", 3), "ensemble_fashion_best": ("alexnet_fashion_best", 3)}
 SMOKE = ["debug=smoke"]
 
 

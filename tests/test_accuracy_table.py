@@ -15,10 +15,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy  # noqa: E402
 
 
-def test_ensemble_best_is_its_member_recipe_k_times():
-    """Assembling alexnet_best runs stands for `experiment=ensemble_best` only while the two agree."""
-    member_recipe, size = accuracy.ENSEMBLES["ensemble_best"]
-    ensemble = make_config("experiment=ensemble_best")
+@pytest.mark.parametrize("recipe", accuracy.ENSEMBLES)
+def test_ensemble_recipe_is_its_member_recipe_k_times(recipe):
+    """Assembling member runs stands for `experiment=<ensemble recipe>` only while the two agree."""
+    member_recipe, size = accuracy.ENSEMBLES[recipe]
+    ensemble = make_config(f"experiment={recipe}")
     member = make_config(f"experiment={member_recipe}")
     assert ensemble.ensemble.members == size
     assert dataclasses.replace(ensemble, ensemble=member.ensemble) == member
