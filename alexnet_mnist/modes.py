@@ -47,10 +47,20 @@ def assemble(config: Config, workdir):
     if not config.ensemble.runs:
         raise UserError("mode=ensemble needs ensemble.runs=[RUN_DIR,...] (run directories, .keras files or globs)")
     paths = artifacts.expand(config.ensemble.runs)
+    _check_trained_on(paths, config.data.name)
     metrics = ensemble.assemble(paths, config.ensemble.combine.value, make_splits(config), workdir)
     if config.export.tflite:
         _export(config, Path(workdir) / artifacts.MODEL_FILE)
     return metrics["val_accuracy"]
+
+
+def _check_trained_on(model_paths, dataset):
+    """Refuse a member whose run directory says it learnt another dataset than `data=`: scored on
+    the wrong test split, the ensemble would report chance accuracy without a word."""
+    for path in model_paths:
+        saved = _saved_data(Path(path).parent)
+        if saved is not None and saved.name != dataset:
+            raise UserError(f"ensemble.runs: {path} was trained on data={saved.name}, not data={dataset}; add data={saved.name}")
 
 
 def export_checkpoint(config: Config, workdir):
@@ -67,6 +77,12 @@ def classify(config: Config, workdir):
     labels, probabilities = predict.predict(model_path, images)
     for name, label, probability in zip(names, labels, probabilities):
         print(f"{name}: {label} ({probability:.4f})")
+
+
+def _saved_data(run_dir):
+    """The `data` settings of the run in `run_dir`, from its .hydra/config.yaml (None without one)."""
+    saved = run_dir / ".hydra" / "config.yaml"
+    return OmegaConf.load(saved).data if saved.is_file() else None
 
 
 def _create_strategy(settings: DistributeConfig):
@@ -105,8 +121,7 @@ def report(config: Config, workdir):
     run_dir = Path(_checkpoint(config))
     if not (run_dir / "model.keras").is_file() or not (run_dir / "history.csv").is_file():
         raise UserError(f"checkpoint={config.checkpoint} holds no model.keras and history.csv of a finished run")
-    saved = run_dir / ".hydra" / "config.yaml"
-    run_data = OmegaConf.load(saved).data if saved.is_file() else config.data
+    run_data = _saved_data(run_dir) or config.data
     paths = report_module.report_saved_run(
         run_dir,
         run_data.name,

@@ -57,7 +57,8 @@ def run(recipe, seed, runs_dir, extra=(), train=True):
         members = [run(member_recipe, seed + k, runs_dir, extra, train) for k in range(size)]
         if None in members:
             return None
-        overrides = ["mode=ensemble", f"ensemble.runs=[{','.join(map(str, members))}]"]
+        # The recipe's own overrides: its dataset is the one the ensemble is scored on.
+        overrides = [*RECIPES[recipe], "mode=ensemble", f"ensemble.runs=[{','.join(map(str, members))}]"]
     elif train:
         overrides = [*RECIPES[recipe], "train.resume=true", "progress=false"]
     else:

@@ -72,6 +72,14 @@ def test_ensemble_run_writes_members_and_one_verified_tflite(mock_mnist, tmp_pat
     assert json.loads((tmp_path / "again/metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]
 
 
+def test_members_of_another_dataset_are_refused(tmp_path):
+    MLP(hidden_units=(8,)).save(tmp_path / "model.keras")
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra/config.yaml").write_text("data:\n  name: fashion_mnist\n")
+    with pytest.raises(UserError, match="trained on data=fashion_mnist, not data=mnist; add data=fashion_mnist"):
+        modes.assemble(make_config(*SMOKE, "mode=ensemble", f"ensemble.runs=[{tmp_path}]"), tmp_path / "ensemble")
+
+
 def test_int8_keeps_lrn_float_and_says_so(mock_mnist, tmp_path):
     AlexNet(fc_units=16).save(tmp_path / "model.keras")
     splits = data.make_splits("mnist", batch_size=32, eval_batch_size=100, eval_examples=20)
