@@ -4,6 +4,7 @@ import glob
 from pathlib import Path
 
 import keras
+from omegaconf import OmegaConf
 
 # Importing the models registers them with Keras, which load_model needs to restore them.
 from alexnet_mnist import models  # noqa: F401
@@ -37,6 +38,12 @@ def expand(patterns) -> list[Path]:
             raise UserError(f"{pattern} matches no run directory or .keras file")
         paths += [model_path(run) for run in runs]
     return paths
+
+
+def saved_data(run_dir):
+    """The `data` settings of the run in `run_dir`, from its .hydra/config.yaml (None without one)."""
+    saved = Path(run_dir) / ".hydra" / "config.yaml"
+    return OmegaConf.load(saved).data if saved.is_file() else None
 
 
 def load_model(path) -> keras.Model:

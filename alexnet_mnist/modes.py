@@ -8,8 +8,6 @@ or the chief of its multi-worker job writes them).
 import logging
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from alexnet_mnist import artifacts, distribute, ensemble, export, predict, rundir
 from alexnet_mnist import report as report_module
 from alexnet_mnist.config import Config, DistributeConfig, Strategy
@@ -58,7 +56,7 @@ def _check_trained_on(model_paths, dataset):
     """Refuse a member whose run directory says it learnt another dataset than `data=`: scored on
     the wrong test split, the ensemble would report chance accuracy without a word."""
     for path in model_paths:
-        saved = _saved_data(Path(path).parent)
+        saved = artifacts.saved_data(path.parent)
         if saved is not None and saved.name != dataset:
             raise UserError(f"ensemble.runs: {path} was trained on data={saved.name}, not data={dataset}; add data={saved.name}")
 
@@ -77,12 +75,6 @@ def classify(config: Config, workdir):
     labels, probabilities = predict.predict(model_path, images)
     for name, label, probability in zip(names, labels, probabilities):
         print(f"{name}: {label} ({probability:.4f})")
-
-
-def _saved_data(run_dir):
-    """The `data` settings of the run in `run_dir`, from its .hydra/config.yaml (None without one)."""
-    saved = run_dir / ".hydra" / "config.yaml"
-    return OmegaConf.load(saved).data if saved.is_file() else None
 
 
 def _create_strategy(settings: DistributeConfig):
@@ -121,7 +113,7 @@ def report(config: Config, workdir):
     run_dir = Path(_checkpoint(config))
     if not (run_dir / "model.keras").is_file() or not (run_dir / "history.csv").is_file():
         raise UserError(f"checkpoint={config.checkpoint} holds no model.keras and history.csv of a finished run")
-    run_data = _saved_data(run_dir) or config.data
+    run_data = artifacts.saved_data(run_dir) or config.data
     paths = report_module.report_saved_run(
         run_dir,
         run_data.name,

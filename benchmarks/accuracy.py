@@ -22,7 +22,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
 from train_throughput import cpu_model
 
 from alexnet_mnist import artifacts, data
@@ -76,7 +75,7 @@ def robustness(run_dir):
     """{"clean": accuracy, corruption: accuracy, ...} of the run's model, computed once."""
     cached = run_dir / "robustness.json"
     if not cached.is_file():
-        run_data = OmegaConf.load(run_dir / ".hydra" / "config.yaml").data
+        run_data = artifacts.saved_data(run_dir)
         test, _ = data.make_test_split(run_data.name, batch_size=1000, examples=run_data.eval_examples)
         cached.write_text(json.dumps(evaluate_robustness(artifacts.load_model(run_dir / artifacts.MODEL_FILE), test), indent=2))
     return json.loads(cached.read_text())
