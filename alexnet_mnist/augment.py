@@ -5,7 +5,8 @@ Two kinds of variation between the digits a model trains on and those it meets:
   `tf.raw_ops.ImageProjectiveTransformV3`, and elastic distortion (as Simard et al. 2003: a smooth
   random displacement field, here interpolated bicubically from a coarse grid), sampled bilinearly;
 - writers and scanners: stroke width (towards a 3×3 dilation or erosion), blur (towards a Gaussian of
-  σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness.
+  σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness;
+- occlusion: random erasing (Zhong et al. 2017), a rectangle of noise over part of the image.
 
 Every random number is drawn by stateless ops from the seed passed in, which the pipeline derives from
 (seed, epoch, step) alone: a batch is augmented identically in a rerun, after a resume, and whatever
@@ -82,7 +83,11 @@ class Augmentation(AugmentConfig):
         if self.contrast or self.brightness:
             mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
             images = (images - mean) * (1.0 - tf.abs(contrast) * self.contrast) + mean + brightness * self.brightness
-        return tf.clip_by_value(images, 0.0, 1.0)
+        images = tf.clip_by_value(images, 0.0, 1.0)
+        if self.erase:
+            # A key of its own, outside the four above, so that the other transforms' draws stay as they were.
+            images = _erase(images, self.erase, tf.random.experimental.stateless_fold_in(seed, 2))
+        return images
 
 
 def _per_image(values):
@@ -163,3 +168,21 @@ def _lowres(images, share, seed):
     coarse = tf.image.resize(tf.image.resize(images, [size, size], "area"), [SIZE, SIZE], "bilinear")
     picked = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], pick_seed) < share
     return tf.where(picked, coarse, images)
+
+
+def _erase(images, share, seed):
+    """Random erasing (Zhong et al. 2017): in a random `share` of the images, one rectangle of 2-40 % of
+    the image, aspect ratio 1/3 to 3, anywhere inside it, replaced by uniform noise in [0, 1)."""
+    n = tf.shape(images)[0]
+    shape_seed, place_seed, noise_seed, pick_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=4))
+    area, log_aspect = tf.unstack(tf.random.stateless_uniform([2, n], shape_seed), axis=0)
+    area = (0.02 + 0.38 * area) * SIZE**2
+    aspect = tf.exp((2.0 * log_aspect - 1.0) * math.log(3.0))
+    extent = tf.minimum(tf.stack([tf.sqrt(area * aspect), tf.sqrt(area / aspect)], axis=1), SIZE)  # [n, (rows, columns)]
+    start = tf.random.stateless_uniform([n, 2], place_seed) * (SIZE - extent)
+    pixels = tf.range(SIZE, dtype=tf.float32) + 0.5  # pixel centres
+    inside = (pixels >= start[:, :, None]) & (pixels < (start + extent)[:, :, None])  # [n, 2, 28]
+    picked = tf.random.stateless_uniform([n, 1, 1], pick_seed) < share
+    box = inside[:, 0, :, None] & inside[:, 1, None, :] & picked
+    noise = tf.random.stateless_uniform(tf.shape(images), noise_seed)
+    return tf.where(box[..., None], noise, images)

@@ -81,6 +81,7 @@ class AugmentConfig:
     lowres: float = 0.0  # share of images brought down to 10-20 pixels and back up, in [0, 1]
     contrast: float = 0.0  # contrast factor in [1 - contrast, 1], contrast in [0, 1]
     brightness: float = 0.0  # added in [-brightness, brightness]
+    erase: float = 0.0  # share of images with a random rectangle (2-40 % of the image) of noise, in [0, 1]
     probability: float = 1.0  # share of training images augmented; the others stay as they are
 
 
@@ -262,7 +263,7 @@ def check_ranges(config: Config) -> None:
         ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
         ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
     ]
-    for name in ("blur", "lowres", "contrast", "probability"):
+    for name in ("blur", "lowres", "contrast", "erase", "probability"):
         value = getattr(config.augment, name)
         checks.append((f"augment.{name}", value, 0 <= value <= 1, "in [0, 1]"))
     for name in ("translate", "rotate", "scale", "shear", "elastic_alpha", "stroke", "brightness"):

@@ -13,7 +13,7 @@ from conftest import make_config
 
 EVERYTHING = Augmentation(
     translate=2, rotate=12, scale=0.12, shear=10, elastic_alpha=2, elastic_sigma=5,
-    stroke=0.6, blur=0.6, lowres=0.5, contrast=0.5, brightness=0.05,
+    stroke=0.6, blur=0.6, lowres=0.5, contrast=0.5, brightness=0.05, erase=0.3,
 )  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def test_each_transform_changes_images_and_off_means_identity():
     np.testing.assert_array_equal(Augmentation()(images, seed), images)
     assert not Augmentation().enabled and EVERYTHING.enabled
     for name, magnitude in [("translate", 3), ("rotate", 20), ("scale", 0.2), ("shear", 15), ("elastic_alpha", 2),
-                            ("stroke", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2)]:  # fmt: skip
+                            ("stroke", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2), ("erase", 1)]:  # fmt: skip
         out = Augmentation(**{name: magnitude})(images, seed)
         assert out.shape == images.shape and float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 1
         assert float(tf.reduce_mean(tf.abs(out - images))) > 1e-3, name
@@ -86,6 +86,17 @@ def test_stroke_width_moves_towards_dilation_or_erosion():
     # Above 1 the step is clipped: the whole erosion and the whole dilation become common draws.
     whole = [Augmentation(stroke=1.5)(digit, tf.constant([1, s], tf.int64)) for s in range(12)]
     assert any(np.array_equal(x, erode(digit)) for x in whole) and any(np.array_equal(x, dilate(digit)) for x in whole)
+
+
+def test_erase_puts_one_rectangle_of_noise_on_its_share_of_the_images():
+    out = Augmentation(erase=0.5)(tf.zeros([200, 28, 28, 1]), tf.constant([1, 2], tf.int64)).numpy()[..., 0] > 0
+    erased = out[out.any(axis=(1, 2))]
+    assert 70 < len(erased) < 130
+    for noise in erased:
+        rows, columns = np.flatnonzero(noise.any(axis=1)), np.flatnonzero(noise.any(axis=0))
+        box = noise[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        assert box.all() and box.sum() == noise.sum()  # one filled rectangle, nothing outside it
+        assert 0.015 * 28**2 <= box.size <= 0.45 * 28**2
 
 
 def test_probability_leaves_the_other_images_as_they_are():
