@@ -43,8 +43,8 @@ class Augmentation(AugmentConfig):
         if self.probability >= 1:
             return augmented
         # Its own key folded in, so that the transforms' draws stay those of `probability` 1.
-        picked = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], tf.random.experimental.stateless_fold_in(seed, 1))
-        return tf.where(picked < self.probability, augmented, images)
+        picked = _picked(images, self.probability, tf.random.experimental.stateless_fold_in(seed, 1))
+        return tf.where(picked, augmented, images)
 
     def _transform(self, images, seed):
         # One seed per transform, so that turning one on or off leaves the others' draws alone.
@@ -88,6 +88,11 @@ class Augmentation(AugmentConfig):
             # A key of its own, outside the four above, so that the other transforms' draws stay as they were.
             images = _erase(images, self.erase, tf.random.experimental.stateless_fold_in(seed, 2))
         return images
+
+
+def _picked(images, share, seed):
+    """[N, 1, 1, 1] booleans: True for a random `share` of the images, one draw each."""
+    return tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed) < share
 
 
 def _per_image(values):
@@ -166,8 +171,7 @@ def _lowres(images, share, seed):
     size_seed, pick_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
     size = tf.random.stateless_uniform([], size_seed, minval=10, maxval=21, dtype=tf.int32)
     coarse = tf.image.resize(tf.image.resize(images, [size, size], "area"), [SIZE, SIZE], "bilinear")
-    picked = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], pick_seed) < share
-    return tf.where(picked, coarse, images)
+    return tf.where(_picked(images, share, pick_seed), coarse, images)
 
 
 def _erase(images, share, seed):
@@ -175,14 +179,12 @@ def _erase(images, share, seed):
     the image, aspect ratio 1/3 to 3, anywhere inside it, replaced by uniform noise in [0, 1)."""
     n = tf.shape(images)[0]
     shape_seed, place_seed, noise_seed, pick_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=4))
-    area, log_aspect = tf.unstack(tf.random.stateless_uniform([2, n], shape_seed), axis=0)
+    area, aspect = tf.unstack(tf.random.stateless_uniform([2, n], shape_seed), axis=0)
     area = (0.02 + 0.38 * area) * SIZE**2
-    aspect = tf.exp((2.0 * log_aspect - 1.0) * math.log(3.0))
+    aspect = tf.exp((2.0 * aspect - 1.0) * math.log(3.0))  # log-uniform in [1/3, 3]
     extent = tf.minimum(tf.stack([tf.sqrt(area * aspect), tf.sqrt(area / aspect)], axis=1), SIZE)  # [n, (rows, columns)]
     start = tf.random.stateless_uniform([n, 2], place_seed) * (SIZE - extent)
     pixels = tf.range(SIZE, dtype=tf.float32) + 0.5  # pixel centres
     inside = (pixels >= start[:, :, None]) & (pixels < (start + extent)[:, :, None])  # [n, 2, 28]
-    picked = tf.random.stateless_uniform([n, 1, 1], pick_seed) < share
-    box = inside[:, 0, :, None] & inside[:, 1, None, :] & picked
-    noise = tf.random.stateless_uniform(tf.shape(images), noise_seed)
-    return tf.where(box[..., None], noise, images)
+    box = (inside[:, 0, :, None] & inside[:, 1, None, :])[..., None] & _picked(images, share, pick_seed)
+    return tf.where(box, tf.random.stateless_uniform(tf.shape(images), noise_seed), images)
