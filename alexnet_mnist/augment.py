@@ -6,7 +6,8 @@ Two kinds of variation between the digits a model trains on and those it meets:
   random displacement field, here interpolated bicubically from a coarse grid), sampled bilinearly;
 - writers and scanners: stroke width (towards a 3×3 dilation or erosion), blur (towards a Gaussian of
   σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness;
-- occlusion: random erasing (Zhong et al. 2017), a rectangle of noise over part of the image.
+- occlusion: random erasing (Zhong et al. 2017), a rectangle of noise over part of the image;
+- mirroring left-right, for data whose classes it preserves (clothes, not digits).
 
 Every random number is drawn by stateless ops from the seed passed in, which the pipeline derives from
 (seed, epoch, step) alone: a batch is augmented identically in a rerun, after a resume, and whatever
@@ -50,6 +51,10 @@ class Augmentation(AugmentConfig):
         # One seed per transform, so that turning one on or off leaves the others' draws alone.
         keys = tf.unstack(tf.random.experimental.stateless_split(seed, num=4))
         n = tf.shape(images)[0]
+        if self.flip:
+            # A key of its own, outside the four below, so that the other transforms' draws stay as they were.
+            mirrored = _picked(images, self.flip, tf.random.experimental.stateless_fold_in(seed, 3))
+            images = tf.where(mirrored, tf.reverse(images, axis=[2]), images)
 
         def uniform(key, columns):
             """[n, columns] draws in [-1, 1), one row per image."""

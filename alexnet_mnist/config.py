@@ -82,6 +82,7 @@ class AugmentConfig:
     contrast: float = 0.0  # contrast factor in [1 - contrast, 1], contrast in [0, 1]
     brightness: float = 0.0  # added in [-brightness, brightness]
     erase: float = 0.0  # share of images with a random rectangle (2-40 % of the image) of noise, in [0, 1]
+    flip: float = 0.0  # share of images mirrored left-right, in [0, 1]
     probability: float = 1.0  # share of training images augmented; the others stay as they are
 
 
@@ -263,7 +264,7 @@ def check_ranges(config: Config) -> None:
         ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
         ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
     ]
-    for name in ("blur", "lowres", "contrast", "erase", "probability"):
+    for name in ("blur", "lowres", "contrast", "erase", "flip", "probability"):
         value = getattr(config.augment, name)
         checks.append((f"augment.{name}", value, 0 <= value <= 1, "in [0, 1]"))
     for name in ("translate", "rotate", "scale", "shear", "elastic_alpha", "stroke", "brightness"):

@@ -13,7 +13,7 @@ from conftest import make_config
 
 EVERYTHING = Augmentation(
     translate=2, rotate=12, scale=0.12, shear=10, elastic_alpha=2, elastic_sigma=5,
-    stroke=0.6, blur=0.6, lowres=0.5, contrast=0.5, brightness=0.05, erase=0.3,
+    stroke=0.6, blur=0.6, lowres=0.5, contrast=0.5, brightness=0.05, erase=0.3, flip=0.5,
 )  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def test_each_transform_changes_images_and_off_means_identity():
     np.testing.assert_array_equal(Augmentation()(images, seed), images)
     assert not Augmentation().enabled and EVERYTHING.enabled
     for name, magnitude in [("translate", 3), ("rotate", 20), ("scale", 0.2), ("shear", 15), ("elastic_alpha", 2),
-                            ("stroke", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2), ("erase", 1)]:  # fmt: skip
+                            ("stroke", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2), ("erase", 1), ("flip", 1)]:  # fmt: skip
         out = Augmentation(**{name: magnitude})(images, seed)
         assert out.shape == images.shape and float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 1
         assert float(tf.reduce_mean(tf.abs(out - images))) > 1e-3, name
@@ -97,6 +97,18 @@ def test_erase_puts_one_rectangle_of_noise_on_its_share_of_the_images():
         box = noise[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
         assert box.all() and box.sum() == noise.sum()  # one filled rectangle, nothing outside it
         assert 0.015 * 28**2 <= box.size <= 0.45 * 28**2
+
+
+def test_flip_mirrors_its_share_of_the_images_left_right_and_nothing_else():
+    images = tf.random.stateless_uniform([200, 28, 28, 1], [3, 4])
+    out = Augmentation(flip=0.5)(images, tf.constant([1, 2], tf.int64)).numpy()
+    mirrored = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images.numpy())]
+    unchanged = [np.array_equal(o, i) for o, i in zip(out, images.numpy())]
+    assert 70 < sum(mirrored) < 130 and sum(mirrored) + sum(unchanged) == 200
+    # Its own key: the other transforms draw as they did without it.
+    both = Augmentation(contrast=0.5, flip=1.0)(images, tf.constant([1, 2], tf.int64))
+    alone = Augmentation(contrast=0.5)(images, tf.constant([1, 2], tf.int64))
+    np.testing.assert_allclose(both, tf.reverse(alone, axis=[2]), atol=1e-6)
 
 
 def test_probability_leaves_the_other_images_as_they_are():
