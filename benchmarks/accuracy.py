@@ -6,8 +6,10 @@ Each (recipe, seed) is a real run of the command line, `python -m alexnet_mnist 
 seed=S`, in `outputs/accuracy/NAME/seed_S/`. A run that finished is collected, not repeated; one that
 was interrupted continues from its checkpoints (`train.resume=true`), so the table can be filled over
 several sittings. Each finished model is then scored on the transformed copies of the test split in
-`alexnet_mnist.robustness` (kept in the run's `robustness.json`). `--write` writes
-benchmarks/ACCURACY.md. Needs the prepared datasets (TFDS_DATA_DIR).
+`alexnet_mnist.robustness` (kept in the run's `robustness.json`). `--write` writes the rows to
+benchmarks/accuracy.json, keeping the committed rows of the recipes this sitting did not run (run
+directories do not outlive a checkout, the table does), and renders benchmarks/ACCURACY.md from them.
+Needs the prepared datasets (TFDS_DATA_DIR).
 
 An ensemble recipe is assembled (`mode=ensemble`) from runs of its member recipe: `ensemble_best`
 seed S averages `alexnet_best` seeds S, S+1 and S+2, the very members `experiment=ensemble_best
@@ -41,6 +43,7 @@ RECIPES = {
 # ensemble recipe: (member recipe, members), as in its conf/experiment/ file (a test holds them equal).
 ENSEMBLES = {"ensemble_best": ("alexnet_best", 3), "ensemble_fashion_best": ("alexnet_fashion_best", 3)}
 SMOKE = ["debug=smoke"]
+HERE = Path(__file__).parent
 
 
 def run(recipe, seed, runs_dir, extra=(), train=True):
@@ -114,6 +117,12 @@ def _mean_or_none(values):
     return None if not values or None in values else statistics.mean(values)
 
 
+def merge(kept, new):
+    """The table's rows: the `new` ones, and those of `kept` for recipes not among them, in RECIPES order."""
+    by_recipe = {row["recipe"]: row for row in kept} | {row["recipe"]: row for row in new}
+    return [by_recipe[recipe] for recipe in RECIPES if recipe in by_recipe]
+
+
 def render(rows):
     minutes = lambda s: "–" if s is None else f"{s / 60:.1f}"  # noqa: E731
     names = list(rows[0]["robustness"]) if rows else []
@@ -171,10 +180,11 @@ def main():
         dirs = [d for d in dirs if d is not None]
         if dirs:
             rows.append(summarize(recipe, dirs))
-    table = render(rows)
-    print(table)
+    print(render(rows))
     if args.write:
-        (Path(__file__).parent / "ACCURACY.md").write_text(table)
+        rows = merge(json.loads((HERE / "accuracy.json").read_text()), rows)
+        (HERE / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (HERE / "ACCURACY.md").write_text(render(rows))
 
 
 if __name__ == "__main__":

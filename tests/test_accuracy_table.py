@@ -53,3 +53,18 @@ def test_an_ensemble_row_is_assembled_from_finished_member_runs(tfds_data_dir, t
     assert (row["epochs"], row["wall_seconds"]) == (3, 60.0)  # the members' epochs and times add up
     assert row["robustness"]["clean"] == pytest.approx(metrics["test_accuracy"])
     assert set(row["robustness"]) > {"clean", "erode_1"}
+
+
+def test_write_keeps_the_committed_rows_of_recipes_not_run_in_recipe_order():
+    kept = [{"recipe": "default", "v": 1}, {"recipe": "mlp_best", "v": 2}]
+    new = [{"recipe": "alexnet_fashion_best", "v": 3}, {"recipe": "default", "v": 4}]
+    assert accuracy.merge(kept, new) == [{"recipe": "default", "v": 4}, {"recipe": "mlp_best", "v": 2},
+                                         {"recipe": "alexnet_fashion_best", "v": 3}]  # fmt: skip
+
+
+def test_the_committed_table_is_rendered_from_the_committed_rows():
+    rows = json.loads((REPO / "benchmarks" / "accuracy.json").read_text())
+    rendered = accuracy.render(rows).splitlines()
+    committed = (REPO / "benchmarks" / "ACCURACY.md").read_text().splitlines()
+    # Line 3 names the CPU of the machine that renders it.
+    assert rendered[:2] + rendered[3:] == committed[:2] + committed[3:]
