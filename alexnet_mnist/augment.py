@@ -4,7 +4,7 @@ Two kinds of variation between the digits a model trains on and those it meets:
 - geometry: random affine transforms (translation, rotation, scale, shear) by
   `tf.raw_ops.ImageProjectiveTransformV3`, and elastic distortion (as Simard et al. 2003: a smooth
   random displacement field, here interpolated bicubically from a coarse grid), sampled bilinearly;
-- writers and scanners: stroke width (towards a 3×3 dilation or erosion), blur (towards a Gaussian of
+- writers and scanners: stroke width (towards a 3×3 dilation or erosion, or a 5×5 dilation), blur (towards a Gaussian of
   σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness;
 - occlusion: random erasing (Zhong et al. 2017), a rectangle of noise over part of the image;
 - mirroring left-right, for data whose classes it preserves (clothes, not digits).
@@ -77,10 +77,17 @@ class Augmentation(AugmentConfig):
             images = _warp(images, tf.image.resize(field, [SIZE, SIZE], "bicubic") * self.elastic_alpha)
         # Per-image steps: stroke in [-1, 1) (thinner below 0), blur in [0, 1), contrast in [0, 1), brightness in [-1, 1).
         stroke, blur, contrast, brightness = tf.unstack(_per_image(uniform(keys[2], 4)), axis=-1)
+        stroked = images
         if self.stroke:
             # Above 1 the whole one-pixel step becomes common (1.5: a third of the images).
             step = tf.clip_by_value(stroke * self.stroke, -1.0, 1.0)
-            images += tf.nn.relu(step) * (dilate(images) - images) + tf.nn.relu(-step) * (erode(images) - images)
+            stroked += tf.nn.relu(step) * (dilate(images) - images) + tf.nn.relu(-step) * (erode(images) - images)
+        if self.thick:
+            # Broad pens and blotting scans, beyond the one-pixel step; a key of its own, outside the
+            # four above, so that the other transforms' draws stay as they were.
+            thick = _picked(images, self.thick, tf.random.experimental.stateless_fold_in(seed, 4))
+            stroked = tf.where(thick, dilate(dilate(images)), stroked)
+        images = stroked
         if self.blur:
             images += tf.abs(blur) * self.blur * (gaussian_blur(images, 1.0) - images)
         if self.lowres:

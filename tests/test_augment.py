@@ -13,7 +13,7 @@ from conftest import make_config
 
 EVERYTHING = Augmentation(
     translate=2, rotate=12, scale=0.12, shear=10, elastic_alpha=2, elastic_sigma=5,
-    stroke=0.6, blur=0.6, lowres=0.5, contrast=0.5, brightness=0.05, erase=0.3, flip=0.5,
+    stroke=0.6, thick=0.2, blur=0.6, lowres=0.5, contrast=0.5, brightness=0.05, erase=0.3, flip=0.5,
 )  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def test_each_transform_changes_images_and_off_means_identity():
     np.testing.assert_array_equal(Augmentation()(images, seed), images)
     assert not Augmentation().enabled and EVERYTHING.enabled
     for name, magnitude in [("translate", 3), ("rotate", 20), ("scale", 0.2), ("shear", 15), ("elastic_alpha", 2),
-                            ("stroke", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2), ("erase", 1), ("flip", 1)]:  # fmt: skip
+                            ("stroke", 1), ("thick", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2), ("erase", 1), ("flip", 1)]:  # fmt: skip
         out = Augmentation(**{name: magnitude})(images, seed)
         assert out.shape == images.shape and float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 1
         assert float(tf.reduce_mean(tf.abs(out - images))) > 1e-3, name
@@ -86,6 +86,13 @@ def test_stroke_width_moves_towards_dilation_or_erosion():
     # Above 1 the step is clipped: the whole erosion and the whole dilation become common draws.
     whole = [Augmentation(stroke=1.5)(digit, tf.constant([1, s], tf.int64)) for s in range(12)]
     assert any(np.array_equal(x, erode(digit)) for x in whole) and any(np.array_equal(x, dilate(digit)) for x in whole)
+    # `thick`: that share two pixels thicker instead, the others as the stroke step leaves them.
+    digits = np.repeat(digit, 200, axis=0)
+    thick = Augmentation(stroke=1.5, thick=0.5)(digits, tf.constant([1, 0], tf.int64)).numpy()
+    stepped = Augmentation(stroke=1.5)(digits, tf.constant([1, 0], tf.int64)).numpy()
+    twice = [np.array_equal(x, dilate(dilate(digit))[0]) for x in thick]
+    assert 70 < sum(twice) < 130
+    assert all(np.array_equal(x, y) for x, y, t in zip(thick, stepped, twice) if not t)
 
 
 def test_erase_puts_one_rectangle_of_noise_on_its_share_of_the_images():
