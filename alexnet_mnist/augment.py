@@ -4,8 +4,8 @@ Two kinds of variation between the digits a model trains on and those it meets:
 - geometry: random affine transforms (translation, rotation, scale, shear) by
   `tf.raw_ops.ImageProjectiveTransformV3`, and elastic distortion (as Simard et al. 2003: a smooth
   random displacement field, here interpolated bicubically from a coarse grid), sampled bilinearly;
-- writers and scanners: stroke width (towards a 3×3 dilation or erosion, or a 5×5 dilation), blur (towards a Gaussian of
-  σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness;
+- writers and scanners: stroke width (towards a 3×3 dilation or erosion, or a 5×5 dilation), blur
+  (towards a Gaussian of σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness;
 - occlusion: random erasing (Zhong et al. 2017), a rectangle of noise over part of the image;
 - mirroring left-right, for data whose classes it preserves (clothes, not digits).
 
