@@ -23,6 +23,9 @@ from alexnet_mnist.config import AugmentConfig
 
 SIZE = 28
 CENTRE = (SIZE - 1) / 2
+# Keys folded into the batch's seed, apart from the four split from it for the first transforms, so
+# that each later one draws its own numbers: turning it on or off leaves every other draw as it was.
+PICK, ERASE, FLIP, THICK = 1, 2, 3, 4
 
 
 @dataclasses.dataclass
@@ -43,8 +46,7 @@ class Augmentation(AugmentConfig):
         augmented = self._transform(images, seed)
         if self.probability >= 1:
             return augmented
-        # Its own key folded in, so that the transforms' draws stay those of `probability` 1.
-        picked = _picked(images, self.probability, tf.random.experimental.stateless_fold_in(seed, 1))
+        picked = _picked(images, self.probability, tf.random.experimental.stateless_fold_in(seed, PICK))
         return tf.where(picked, augmented, images)
 
     def _transform(self, images, seed):
@@ -52,8 +54,7 @@ class Augmentation(AugmentConfig):
         keys = tf.unstack(tf.random.experimental.stateless_split(seed, num=4))
         n = tf.shape(images)[0]
         if self.flip:
-            # A key of its own, outside the four below, so that the other transforms' draws stay as they were.
-            mirrored = _picked(images, self.flip, tf.random.experimental.stateless_fold_in(seed, 3))
+            mirrored = _picked(images, self.flip, tf.random.experimental.stateless_fold_in(seed, FLIP))
             images = tf.where(mirrored, tf.reverse(images, axis=[2]), images)
 
         def uniform(key, columns):
@@ -83,9 +84,8 @@ class Augmentation(AugmentConfig):
             step = tf.clip_by_value(stroke * self.stroke, -1.0, 1.0)
             stroked += tf.nn.relu(step) * (dilate(images) - images) + tf.nn.relu(-step) * (erode(images) - images)
         if self.thick:
-            # Broad pens and blotting scans, beyond the one-pixel step; a key of its own, outside the
-            # four above, so that the other transforms' draws stay as they were.
-            thick = _picked(images, self.thick, tf.random.experimental.stateless_fold_in(seed, 4))
+            # Broad pens and blotting scans, beyond the one-pixel step.
+            thick = _picked(images, self.thick, tf.random.experimental.stateless_fold_in(seed, THICK))
             stroked = tf.where(thick, dilate(dilate(images)), stroked)
         images = stroked
         if self.blur:
@@ -97,8 +97,7 @@ class Augmentation(AugmentConfig):
             images = (images - mean) * (1.0 - tf.abs(contrast) * self.contrast) + mean + brightness * self.brightness
         images = tf.clip_by_value(images, 0.0, 1.0)
         if self.erase:
-            # A key of its own, outside the four above, so that the other transforms' draws stay as they were.
-            images = _erase(images, self.erase, tf.random.experimental.stateless_fold_in(seed, 2))
+            images = _erase(images, self.erase, tf.random.experimental.stateless_fold_in(seed, ERASE))
         return images
 
 
