@@ -180,11 +180,13 @@ def main():
         dirs = [d for d in dirs if d is not None]
         if dirs:
             rows.append(summarize(recipe, dirs))
-    print(render(rows))
     if args.write:
         rows = merge(json.loads((HERE / "accuracy.json").read_text()), rows)
         (HERE / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
-        (HERE / "ACCURACY.md").write_text(render(rows))
+    table = render(rows)
+    print(table)
+    if args.write:
+        (HERE / "ACCURACY.md").write_text(table)
 
 
 if __name__ == "__main__":
