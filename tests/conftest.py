@@ -1,6 +1,7 @@
 """Shared fixtures: composing the real configs, and locating the prepared datasets."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,15 @@ def tfds_data_dir():
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_files_under_pytest(tmp_path_factory):
+    """Temporary files of the tests and their subprocesses go under pytest's own temporary folder, which
+    it prunes: TFDS leaves an empty directory behind for every builder of a dataset it cannot find
+    (mock data, missing datasets), hundreds a run, that would otherwise pile up in /tmp."""
+    directory = str(tmp_path_factory.mktemp("tmp"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", directory)
+        patch.setattr(tempfile, "tempdir", directory)
+        yield
