@@ -11,6 +11,8 @@ from omegaconf import OmegaConf
 from alexnet_mnist.config import register_schemas
 
 REPO = Path(__file__).resolve().parents[1]
+# Command-line overrides for runs whose pictures, export and progress bars a test does not look at.
+QUIET = ("progress=false", "report.plots=false", "export.tflite=false")
 
 
 def make_config(*overrides):

@@ -18,12 +18,11 @@ import tensorflow_datasets as tfds
 
 from alexnet_mnist import data, distribute
 from alexnet_mnist.errors import UserError
-from conftest import REPO
+from conftest import QUIET, REPO
 from test_cli import run_cli
 from test_sweep import has_plugin
 
 SPY = REPO / "tests" / "spy_run.py"
-QUIET = ("progress=false", "report.plots=false", "export.tflite=false")
 # Runs whose replicas must agree with one process: no random draws that differ per replica.
 EXACT = ("model=mlp", "model.dropout=0", "augment=none", "precision=float32", "deterministic=true", *QUIET)
 JOB_SECONDS = 240  # the limit of any one process of a job; each takes well under a minute here

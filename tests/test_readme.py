@@ -9,7 +9,7 @@ from importlib.resources import files
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from conftest import REPO
+from conftest import QUIET, REPO
 
 COMMANDS = ("python -m alexnet_mnist", "alexnet-mnist")
 EXPERIMENTS = sorted(p.name.removesuffix(".yaml") for p in files("alexnet_mnist.conf").joinpath("experiment").iterdir() if p.name.endswith(".yaml"))
@@ -67,8 +67,8 @@ def test_every_experiment_trains_in_smoke_mode(name, tfds_data_dir, tmp_path):
     result = subprocess.run(
         # Pictures and exports are the same code for every experiment, tested on their own elsewhere;
         # two AlexNets show an ensemble recipe trains as well as three.
-        [sys.executable, "-m", "alexnet_mnist", f"experiment={name}", "debug=smoke", "progress=false", "hydra.run.dir=run",
-         "report.plots=false", "export.tflite=false", *(["ensemble.members=2"] if name.startswith("ensemble_") else [])],
+        [sys.executable, "-m", "alexnet_mnist", f"experiment={name}", "debug=smoke", *QUIET, "hydra.run.dir=run",
+         *(["ensemble.members=2"] if name.startswith("ensemble_") else [])],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr

@@ -20,7 +20,7 @@ from alexnet_mnist.errors import UserError
 from alexnet_mnist.files import atomic_path
 from alexnet_mnist.models import MLP
 from alexnet_mnist.train import NonFiniteLoss, Trainer, build_optimizer, train_and_evaluate
-from conftest import REPO, make_config
+from conftest import QUIET, REPO, make_config
 from test_cli import run_cli
 
 SMOKE = ("model=mlp", "debug=smoke", "progress=false", "deterministic=true")
@@ -122,8 +122,7 @@ def test_verbose_shows_the_traceback(tmp_path):
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tfds_data_dir, tmp_path):
     args = [
         "model=mlp", "train.epochs=3", "data.train_examples=14400", "data.eval_examples=2000",
-        "train.checkpoint_every_steps=50", "deterministic=true", "progress=false", "report.plots=false",
-        "export.tflite=false",
+        "train.checkpoint_every_steps=50", "deterministic=true", *QUIET,
     ]  # fmt: skip
     whole = run_cli(*args, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
