@@ -1,3 +1,3 @@
-from alexnet_mnist.app import main
+from alexnet_mnist.cli.app import main
 
 main()

@@ -26,9 +26,10 @@ from pathlib import Path
 
 from train_throughput import cpu_model
 
-from alexnet_mnist import artifacts, data
-from alexnet_mnist.files import read_csv
-from alexnet_mnist.robustness import evaluate_robustness
+from alexnet_mnist import data
+from alexnet_mnist.atomic_files import read_csv
+from alexnet_mnist.inference import saved_models
+from alexnet_mnist.reporting.robustness import evaluate_robustness
 
 REPO = Path(__file__).resolve().parents[1]
 # (recipe, the overrides that select it): `default` is the plain `python -m alexnet_mnist model=alexnet`.
@@ -78,9 +79,9 @@ def robustness(run_dir):
     """{"clean": accuracy, corruption: accuracy, ...} of the run's model, computed once."""
     cached = run_dir / "robustness.json"
     if not cached.is_file():
-        run_data = artifacts.saved_data(run_dir)
+        run_data = saved_models.saved_data(run_dir)
         test, _ = data.make_test_split(run_data.name, batch_size=1000, examples=run_data.eval_examples)
-        cached.write_text(json.dumps(evaluate_robustness(artifacts.load_model(run_dir / artifacts.MODEL_FILE), test), indent=2))
+        cached.write_text(json.dumps(evaluate_robustness(saved_models.load_model(run_dir / saved_models.MODEL_FILE), test), indent=2))
     return json.loads(cached.read_text())
 
 

@@ -36,9 +36,12 @@ from results_file import write_section  # noqa: E402
 from train_throughput import compose_config, cpu_model  # noqa: E402
 
 from alexnet_mnist import data  # noqa: E402
-from alexnet_mnist.files import read_csv  # noqa: E402
+from alexnet_mnist.atomic_files import read_csv  # noqa: E402
 from alexnet_mnist.models import build_model  # noqa: E402
-from alexnet_mnist.train import Trainer, build_optimizer, reset_process_state, resolve_precision, train_and_evaluate  # noqa: E402
+from alexnet_mnist.training.optimizers import build_optimizer  # noqa: E402
+from alexnet_mnist.training.runtime import reset_process_state, resolve_precision  # noqa: E402
+from alexnet_mnist.training.train import train_and_evaluate  # noqa: E402
+from alexnet_mnist.training.trainer import Trainer  # noqa: E402
 
 BATCH = 64
 EPOCHS = {"mlp": 6, "alexnet": 3}

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
+from train_throughput import BATCH, PRECISIONS, keras_fit, project_loop
 
 from alexnet_mnist import data
-from train_throughput import BATCH, PRECISIONS, keras_fit, project_loop
 
 # Kernel kind -> group, tried in order on the op type (oneDNN's are named _MklNative...). The
 # first DOT_PRODUCTS groups are the convolutions and matrix products, which bfloat16 can speed up.

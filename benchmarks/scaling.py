@@ -30,11 +30,15 @@ import time
 from pathlib import Path
 
 import tensorflow as tf
-
-from alexnet_mnist import data, distribute
-from alexnet_mnist.models import build_model
-from alexnet_mnist.train import Trainer, build_optimizer, distributed, reset_process_state, set_thread_counts
 from train_throughput import cpu_model
+
+from alexnet_mnist import data
+from alexnet_mnist.models import build_model
+from alexnet_mnist.training import distribute
+from alexnet_mnist.training.optimizers import build_optimizer
+from alexnet_mnist.training.runtime import reset_process_state, set_thread_counts
+from alexnet_mnist.training.train import distributed
+from alexnet_mnist.training.trainer import Trainer
 
 STEPS = {"mlp": 400, "alexnet": 10}  # timed steps per model: some seconds each on 2 cores
 STEPS_PER_EXECUTION = 10

@@ -24,14 +24,15 @@ import keras
 import tensorflow as tf
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
-
 from results_file import write_section
 
 from alexnet_mnist import data
-from alexnet_mnist.augment import Augmentation
 from alexnet_mnist.config import register_schemas
+from alexnet_mnist.data.augmentation import Augmentation
 from alexnet_mnist.models import build_model
-from alexnet_mnist.train import Trainer, build_optimizer, reset_process_state
+from alexnet_mnist.training.optimizers import build_optimizer
+from alexnet_mnist.training.runtime import reset_process_state
+from alexnet_mnist.training.trainer import Trainer
 
 BATCH = 128
 # (model, steps per timed window): each window lasts a few seconds on a 2-core CPU.

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFilter
 
-from alexnet_mnist.prepare import prepare_digit
+from alexnet_mnist.inference.preparation import prepare_digit
 
 PICTURES = Path(__file__).resolve().parent / "pictures"
 

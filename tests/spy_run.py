@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import tensorflow_datasets as tfds
 
-from alexnet_mnist import app, train
+from alexnet_mnist.cli import app
+from alexnet_mnist.training import train
 
 weights_file, args = sys.argv[1], sys.argv[2:]
 mock = contextlib.nullcontext()

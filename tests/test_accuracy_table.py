@@ -5,11 +5,11 @@ import json
 import sys
 
 import pytest
-
-from alexnet_mnist import artifacts
-from alexnet_mnist.files import write_csv
-from alexnet_mnist.models import MLP
 from conftest import REPO, make_config
+
+from alexnet_mnist.atomic_files import write_csv
+from alexnet_mnist.inference import saved_models
+from alexnet_mnist.models import MLP
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import accuracy  # noqa: E402
@@ -28,7 +28,7 @@ def test_ensemble_recipe_is_its_member_recipe_k_times(recipe):
 def finished_run(run_dir, epoch_seconds):
     """A run directory as a finished run leaves it (an untrained MLP: accuracy does not matter here)."""
     run_dir.mkdir(parents=True)
-    artifacts.save_model(MLP(hidden_units=(8,)), run_dir / artifacts.MODEL_FILE)
+    saved_models.save_model(MLP(hidden_units=(8,)), run_dir / saved_models.MODEL_FILE)
     (run_dir / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
     rows = [{"epoch": epoch, "epoch_seconds": seconds} for epoch, seconds in enumerate(epoch_seconds, 1)]
     write_csv(run_dir / "timing.csv", rows, ["epoch", "epoch_seconds"])
@@ -46,7 +46,7 @@ def test_an_ensemble_row_is_assembled_from_finished_member_runs(tfds_data_dir, t
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [member["model"] for member in metrics["members"]] == [
-        str(tmp_path / "mlp_best" / f"seed_{seed}" / artifacts.MODEL_FILE) for seed in (3, 4)
+        str(tmp_path / "mlp_best" / f"seed_{seed}" / saved_models.MODEL_FILE) for seed in (3, 4)
     ]
     row = accuracy.summarize("ensemble_best", [run_dir])
     assert row["test_accuracy"] == (metrics["test_accuracy"], 0.0)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from conftest import make_config
 
 from alexnet_mnist import data
-from alexnet_mnist.augment import Augmentation, dilate, erode
-from alexnet_mnist.train import train_and_evaluate
-from conftest import make_config
+from alexnet_mnist.data.augmentation import Augmentation, dilate, erode
+from alexnet_mnist.training.train import train_and_evaluate
 
 EVERYTHING = Augmentation(
     translate=2, rotate=12, scale=0.12, shear=10, elastic_alpha=2, elastic_sigma=5,

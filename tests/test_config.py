@@ -1,11 +1,11 @@
 from importlib.resources import files
 
 import pytest
+from conftest import make_config
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
 from alexnet_mnist.config import AlexNetConfig, Config, MLPConfig
-from conftest import make_config
 
 CONF = files("alexnet_mnist.conf")
 GROUPS = ["model", "data", "optimizer", "train", "augment", "distribute", "experiment", "debug"]

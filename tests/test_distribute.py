@@ -15,12 +15,13 @@ import time
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-
-from alexnet_mnist import data, distribute
-from alexnet_mnist.errors import UserError
 from conftest import QUIET, REPO
 from test_cli import run_cli
 from test_sweep import has_plugin
+
+from alexnet_mnist import data
+from alexnet_mnist.errors import UserError
+from alexnet_mnist.training import distribute
 
 SPY = REPO / "tests" / "spy_run.py"
 # Runs whose replicas must agree with one process: no random draws that differ per replica.
@@ -239,7 +240,7 @@ def test_submitit_local_launcher_runs_a_two_task_job(tfds_data_dir, tmp_path):
 
 DROPOUT_MASKS = """
 import numpy as np, tensorflow as tf
-from alexnet_mnist import distribute
+from alexnet_mnist.training import distribute
 from alexnet_mnist.models import MLP
 strategy = distribute.create_strategy("mirrored", logical_cpus=2)
 with strategy.scope():

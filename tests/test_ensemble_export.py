@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-
-from alexnet_mnist import MLP, AlexNet, Ensemble, artifacts, data, export, modes, predict
-from alexnet_mnist.errors import UserError
 from conftest import make_config
+
+from alexnet_mnist import MLP, AlexNet, Ensemble, data
+from alexnet_mnist.cli import modes
+from alexnet_mnist.errors import UserError
+from alexnet_mnist.inference import export, prediction, saved_models
 
 SMOKE = ("model=mlp", "debug=smoke", "progress=false")
 X = np.random.default_rng(0).random((6, 28, 28, 1), dtype=np.float32)
@@ -103,7 +105,7 @@ def test_mixed_precision_model_exports_in_float32():
         model = MLP()
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    twin = artifacts.float32_copy(model)
+    twin = saved_models.float32_copy(model)
     assert {layer.compute_dtype for layer in twin._flatten_layers()} == {"float32"}
     report = export.inspect_ops(export.convert(twin))
     assert report["float16_tensors"] == 0 and "CAST" not in report["ops"]
@@ -112,13 +114,13 @@ def test_mixed_precision_model_exports_in_float32():
 
 def test_predict_reads_npy_batches_and_names_bad_inputs(tmp_path):
     np.save(tmp_path / "batch.npy", (X[..., 0] * 255).astype(np.uint8))
-    images, names = predict.load_inputs([tmp_path / "batch.npy"])
+    images, names = prediction.load_inputs([tmp_path / "batch.npy"])
     assert images.shape == (6, 28, 28, 1) and names[1] == f"{tmp_path / 'batch.npy'}[1]"
     with pytest.raises(UserError, match="missing.png does not exist"):
-        predict.load_inputs([tmp_path / "missing.png"])
+        prediction.load_inputs([tmp_path / "missing.png"])
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(UserError, match="cannot read input .*text.png"):
-        predict.load_inputs([tmp_path / "text.png"])
+        prediction.load_inputs([tmp_path / "text.png"])
 
 
 def test_cli_predict_with_a_missing_input_is_one_line(tmp_path):

@@ -73,10 +73,11 @@ def test_keras_file_loads_in_a_fresh_process_with_identical_logits(tmp_path):
     np.save(tmp_path / "expected.npy", model(x).numpy())
     model.save(tmp_path / "model.keras")
     script = (
-        "import sys, keras, numpy as np, alexnet_mnist.models\n"
+        # A plain `import alexnet_mnist` is all a user needs to load a saved model.
+        "import sys, numpy as np, alexnet_mnist\n"
         "d = sys.argv[1]\n"
-        "model = keras.models.load_model(d + '/model.keras')\n"
-        "assert type(model) is alexnet_mnist.models.AlexNet, type(model)\n"
+        "model = alexnet_mnist.load_model(d + '/model.keras')\n"
+        "assert type(model) is alexnet_mnist.AlexNet, type(model)\n"
         "np.testing.assert_array_equal(model(np.load(d + '/x.npy')), np.load(d + '/expected.npy'))\n"
     )
     subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
@@ -94,7 +95,7 @@ def test_models_train_and_infer_in_keras_fit_too():
 def test_the_package_loads_tensorflow_only_with_the_models():
     # The command line composes its config (and answers --help) before TensorFlow starts.
     script = (
-        "import sys, alexnet_mnist, alexnet_mnist.app\n"
+        "import sys, alexnet_mnist, alexnet_mnist.cli.app\n"
         "assert 'tensorflow' not in sys.modules\n"
         "from alexnet_mnist import AlexNet\n"
         "assert 'tensorflow' in sys.modules and AlexNet.__module__ == 'alexnet_mnist.models.alexnet'\n"

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
+from conftest import make_config
 from PIL import Image, ImageDraw, ImageOps
 
-from alexnet_mnist import data, predict
+from alexnet_mnist import data
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.prepare import prepare_digit
-from conftest import make_config
+from alexnet_mnist.inference import prediction
+from alexnet_mnist.inference.preparation import prepare_digit
 
 
 def photo_of_a_seven(seed=0):
@@ -69,17 +70,17 @@ def test_load_inputs_prepares_png_and_jpeg_files_and_leaves_npy_batches(tmp_path
     photo_of_a_seven().convert("RGB").save(tmp_path / "seven.jpg", quality=90)
     batch = np.zeros((2, 28, 28), np.uint8)
     np.save(tmp_path / "batch.npy", batch)
-    images, names = predict.load_inputs([tmp_path / "seven.png", tmp_path / "seven.jpg", tmp_path / "batch.npy"])
+    images, names = prediction.load_inputs([tmp_path / "seven.png", tmp_path / "seven.jpg", tmp_path / "batch.npy"])
     assert images.shape == (4, 28, 28, 1) and names[0] == str(tmp_path / "seven.png")
     assert np.abs(images[0] - images[1]).mean() < 0.05  # JPEG's artefacts barely matter
     assert images[2:].max() == 0  # .npy images are taken as prepared: auto does not invert them
-    assert predict.load_inputs([tmp_path / "batch.npy"], Invert.true)[0].min() == 1
+    assert prediction.load_inputs([tmp_path / "batch.npy"], Invert.true)[0].min() == 1
 
 
 def test_a_blank_image_is_a_one_line_error(tmp_path):
     Image.new("L", (60, 40), 200).save(tmp_path / "blank.png")
     with pytest.raises(UserError, match="input .*blank.png is blank"):
-        predict.load_inputs([tmp_path / "blank.png"])
+        prediction.load_inputs([tmp_path / "blank.png"])
 
 
 @pytest.mark.real_data

@@ -7,9 +7,8 @@ import sys
 from importlib.resources import files
 
 import pytest
-from hydra.core.override_parser.overrides_parser import OverridesParser
-
 from conftest import QUIET, REPO
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 COMMANDS = ("python -m alexnet_mnist", "alexnet-mnist")
 EXPERIMENTS = sorted(p.name.removesuffix(".yaml") for p in files("alexnet_mnist.conf").joinpath("experiment").iterdir() if p.name.endswith(".yaml"))

@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import make_config
 from PIL import Image
 
-from alexnet_mnist import data, export, modes, predict
-from alexnet_mnist.train import make_splits
-from conftest import make_config
+from alexnet_mnist import data
+from alexnet_mnist.cli import modes
+from alexnet_mnist.inference import export, prediction
+from alexnet_mnist.training.train import make_splits
 
 pytestmark = pytest.mark.real_data
 
@@ -53,11 +55,11 @@ def test_predict_labels_a_real_digit_saved_as_png(tfds_data_dir, trained_run, tm
     Image.fromarray(images[0, ..., 0]).save(tmp_path / "digit.png")
     Image.fromarray(255 - images[0, ..., 0]).save(tmp_path / "dark_on_light.png")
     for model_file in ("model.keras", "model.tflite"):
-        pixels, _ = predict.load_inputs([tmp_path / "digit.png"])
-        (label,), (probability,) = predict.predict(workdir / model_file, pixels)
+        pixels, _ = prediction.load_inputs([tmp_path / "digit.png"])
+        (label,), (probability,) = prediction.predict(workdir / model_file, pixels)
         assert label == labels[0] and 0.5 < probability <= 1.0
-    pixels, _ = predict.load_inputs([tmp_path / "dark_on_light.png", tmp_path / "digit.png"])
-    assert predict.predict(workdir / "model.keras", pixels[:1])[0][0] == labels[0]
+    pixels, _ = prediction.load_inputs([tmp_path / "dark_on_light.png", tmp_path / "digit.png"])
+    assert prediction.predict(workdir / "model.keras", pixels[:1])[0][0] == labels[0]
     np.testing.assert_allclose(pixels[0], pixels[1], atol=1e-6)  # predict.invert=auto turned it round
     # An MNIST digit is prepared already: preparing it again changes it little.
     assert np.abs(pixels[1] - images[0] / 255.0).mean() < 0.01

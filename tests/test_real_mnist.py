@@ -1,9 +1,9 @@
 """Training on the real MNIST copy: the accuracy floors of the foundation issue."""
 
 import pytest
-
-from alexnet_mnist.train import train_and_evaluate
 from conftest import make_config
+
+from alexnet_mnist.training.train import train_and_evaluate
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 

@@ -13,15 +13,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from conftest import QUIET, make_config
+from test_cli import run_cli
 
 from alexnet_mnist import data
+from alexnet_mnist.atomic_files import atomic_path
 from alexnet_mnist.config import check_ranges
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.files import atomic_path
 from alexnet_mnist.models import MLP
-from alexnet_mnist.train import NonFiniteLoss, Trainer, build_optimizer, train_and_evaluate
-from conftest import QUIET, REPO, make_config
-from test_cli import run_cli
+from alexnet_mnist.training.optimizers import build_optimizer
+from alexnet_mnist.training.train import train_and_evaluate
+from alexnet_mnist.training.trainer import NonFiniteLoss, Trainer
 
 SMOKE = ("model=mlp", "debug=smoke", "progress=false", "deterministic=true")
 

@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from conftest import make_config
 from PIL import Image
 
-from alexnet_mnist import data, modes, plots, report
+from alexnet_mnist import data
+from alexnet_mnist.cli import modes
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.models import build_model
-from alexnet_mnist.train import train_and_evaluate
-from conftest import make_config
+from alexnet_mnist.reporting import plots, run_report
+from alexnet_mnist.training.train import train_and_evaluate
 
 SMOKE = ("model=mlp", "debug=smoke", "progress=false")
 PICTURES = ["curves", "confusion", "samples", "errors"]
@@ -42,7 +44,7 @@ def test_every_run_draws_its_pictures(mock_data, tmp_path):
 def test_class_names_come_from_the_dataset(mock_data):
     test, class_names = data.make_test_split("fashion_mnist", batch_size=100)
     history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4}]
-    figures = report.make_figures(build_model("mlp"), test, history, class_names)
+    figures = run_report.make_figures(build_model("mlp"), test, history, class_names)
     ticks = [label.get_text() for label in figures["confusion"].axes[0].get_xticklabels()]
     assert "Sneaker" in ticks and "7" not in ticks
     titles = " ".join(ax.get_title() for ax in figures["samples"].axes + figures["errors"].axes)

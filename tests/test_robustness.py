@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from alexnet_mnist import MLP
-from alexnet_mnist.robustness import CORRUPTIONS, evaluate_robustness
+from alexnet_mnist.reporting.robustness import CORRUPTIONS, evaluate_robustness
 
 
 def strokes(count=4, seed=0):

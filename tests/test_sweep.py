@@ -6,15 +6,16 @@ import json
 from importlib.resources import files
 
 import pytest
+from conftest import REPO
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
-
-from alexnet_mnist import sweep
-from alexnet_mnist.config import register_schemas
-from conftest import REPO
 from test_cli import run_cli
 from test_report import PICTURES, assert_pictures
+
+from alexnet_mnist.config import register_schemas
+from alexnet_mnist.reporting import sweep_summary
+
 
 def installed(module):
     try:
@@ -39,9 +40,9 @@ def test_summary_lists_jobs_best_first_and_failed_last(tmp_path):
     fake_job(tmp_path, "0", ["model=mlp", "optimizer=adam"], 0.91)
     fake_job(tmp_path, "1", ["model=mlp", "optimizer=sgd"])  # no metrics.json: it failed
     fake_job(tmp_path, "2", ["model=mlp", "optimizer=rmsprop"], 0.95)
-    rows = sweep.collect(tmp_path)
+    rows = sweep_summary.collect(tmp_path)
     assert [(row["job_dir"], row["status"]) for row in rows] == [("2", "ok"), ("0", "ok"), ("1", "failed")]
-    csv_path, md_path = sweep.write(rows, tmp_path)
+    csv_path, md_path = sweep_summary.write(rows, tmp_path)
     with open(csv_path, newline="") as f:
         table = list(csv.DictReader(f))
     assert table[0]["overrides"] == "model=mlp optimizer=rmsprop" and table[0]["params"] == "101770"

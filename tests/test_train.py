@@ -3,11 +3,16 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
-
-from alexnet_mnist import data, train
-from alexnet_mnist.train import train_and_evaluate
 from conftest import make_config
+
+from alexnet_mnist import data
+from alexnet_mnist.models import build_model
+from alexnet_mnist.training import optimizers, run_state, runtime, train
+from alexnet_mnist.training.optimizers import build_optimizer
+from alexnet_mnist.training.train import train_and_evaluate
+from alexnet_mnist.training.trainer import Trainer
 
 SMOKE = ("model=mlp", "debug=smoke", "progress=false")
 
@@ -101,10 +106,10 @@ def test_mixed_bfloat16_training_saves_a_float32_model(mock_mnist, tmp_path):
 
 @pytest.mark.parametrize("native_bfloat16, expected", [(True, "mixed_bfloat16"), (False, "float32")])
 def test_auto_precision_follows_the_cpu(monkeypatch, native_bfloat16, expected):
-    monkeypatch.setattr(train, "_cpu_has_native_bfloat16", lambda: native_bfloat16)
-    monkeypatch.setattr(train.tf.config, "list_physical_devices", lambda kind=None: [])
-    assert train.resolve_precision("auto") == expected
-    assert train.resolve_precision("float32") == "float32"
+    monkeypatch.setattr(runtime, "_cpu_has_native_bfloat16", lambda: native_bfloat16)
+    monkeypatch.setattr(runtime.tf.config, "list_physical_devices", lambda kind=None: [])
+    assert runtime.resolve_precision("auto") == expected
+    assert runtime.resolve_precision("float32") == "float32"
     assert make_config(*SMOKE).precision.value == "auto"
 
 
@@ -122,8 +127,8 @@ def test_one_training_dataset_serves_every_epoch_of_a_run(mock_mnist, tmp_path, 
 
 def test_asynchronous_checkpoints_read_back_and_read_older_ones(tmp_path):
     def state(directory, asynchronous=True):
-        trainer = train.Trainer(train.build_model("mlp"), train.build_optimizer("adam", 1e-3))
-        return train.RunState(directory, trainer, 2, asynchronous=asynchronous)
+        trainer = Trainer(build_model("mlp"), build_optimizer("adam", 1e-3))
+        return run_state.RunState(directory, trainer, 2, asynchronous=asynchronous)
 
     def same_weights(a, b):
         return all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.model.variables, b.model.variables))
@@ -137,7 +142,7 @@ def test_asynchronous_checkpoints_read_back_and_read_older_ones(tmp_path):
     assert int(fresh.epoch) == 4 and same_weights(fresh, written)
     # Runs before asynchronous saving checkpointed the Keras variables themselves: the same keys.
     older = state(tmp_path / "old", asynchronous=False)
-    train.tf.train.Checkpoint(model=older.model.variables).write(str(tmp_path / "old" / "best"))
+    tf.train.Checkpoint(model=older.model.variables).write(str(tmp_path / "old" / "best"))
     fresh = state(tmp_path / "old")
     fresh.best.checkpoint.read(str(tmp_path / "old" / "best")).assert_existing_objects_matched()
     assert same_weights(fresh, older) and not same_weights(fresh, written)
@@ -163,7 +168,7 @@ def test_no_dataset_starts_tf_data_autotuning(mock_mnist):
 def test_epochs_reuse_the_step_traced_before_the_first(mock_mnist):
     # Chunks of 3 and 1 batches of 32, and a last batch of 22: one trace serves them all.
     splits = data.make_splits("mnist", batch_size=32, eval_batch_size=50, val_fraction=0.25, seed=3)
-    trainer = train.Trainer(train.build_model("mlp"), train.build_optimizer("adam", 1e-3))
+    trainer = Trainer(build_model("mlp"), build_optimizer("adam", 1e-3))
     before = [v.numpy() for v in trainer.model.variables]
     trainer.warm_up(32)
     assert int(trainer.optimizer.iterations.numpy()) == 0  # the warm-up leaves no trace
@@ -191,7 +196,7 @@ def test_timing_and_time_to_accuracy_are_recorded(mock_mnist, tmp_path):
 def test_time_to_accuracy_sums_the_epochs_until_the_first_that_reached_it():
     history = [{"val_accuracy": v} for v in (0.98, 0.992, 0.991, 0.996)]
     timing = [{"epoch_seconds": s} for s in (10.0, 20.0, 30.0, 40.0)]
-    assert train.seconds_to_val_accuracy(history, timing, (0.99, 0.995, 0.999)) == {
+    assert run_state.seconds_to_val_accuracy(history, timing, (0.99, 0.995, 0.999)) == {
         "seconds_to_val_accuracy_0.99": 30.0,
         "seconds_to_val_accuracy_0.995": 100.0,
         "seconds_to_val_accuracy_0.999": None,
@@ -208,7 +213,7 @@ def test_time_to_accuracy_sums_the_epochs_until_the_first_that_reached_it():
     ],
 )
 def test_warm_up_then_decay(schedule, warmup, expected):
-    optimizer = train.build_optimizer("adamw", 1e-3, schedule=schedule, total_steps=100, warmup_steps=warmup, weight_decay=0.05)
+    optimizer = build_optimizer("adamw", 1e-3, schedule=schedule, total_steps=100, warmup_steps=warmup, weight_decay=0.05)
     schedule_fn = optimizer._learning_rate
     rates = [float(schedule_fn(step)) for step in (0, 30, 100)]
     np.testing.assert_allclose(rates, expected, atol=1e-8)
@@ -216,14 +221,14 @@ def test_warm_up_then_decay(schedule, warmup, expected):
 
 
 def test_learning_rate_scales_with_batch_size():
-    assert train.scaled_lr(1e-3, None, 256) == 1e-3
-    assert train.scaled_lr(1e-3, 64, 256) == pytest.approx(4e-3)
+    assert optimizers.scaled_lr(1e-3, None, 256) == 1e-3
+    assert optimizers.scaled_lr(1e-3, 64, 256) == pytest.approx(4e-3)
 
 
 def test_label_smoothing_changes_only_the_training_targets():
     logits = np.array([[4.0, 0.0] + [0.0] * 8], np.float32)
-    plain = train.Trainer(train.build_model("mlp"), None, label_smoothing=0.0)
-    smooth = train.Trainer(train.build_model("mlp"), None, label_smoothing=0.1)
+    plain = Trainer(build_model("mlp"), None, label_smoothing=0.0)
+    smooth = Trainer(build_model("mlp"), None, label_smoothing=0.1)
     one_hot = np.eye(10, dtype=np.float32)[[0]]
     assert float(smooth.train_loss_fn(one_hot, logits)[0]) > float(plain.train_loss_fn(one_hot, logits)[0])
     labels = np.array([0])

@@ -8,11 +8,14 @@ or the chief of its multi-worker job writes them).
 import logging
 from pathlib import Path
 
-from alexnet_mnist import artifacts, distribute, ensemble, export, predict, rundir
-from alexnet_mnist import report as report_module
+from alexnet_mnist.cli import run_directory
 from alexnet_mnist.config import Config, DistributeConfig, Strategy
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.train import make_splits, set_thread_counts, train_and_evaluate
+from alexnet_mnist.inference import export, prediction, saved_models
+from alexnet_mnist.reporting import run_report
+from alexnet_mnist.training import distribute, ensembles
+from alexnet_mnist.training.runtime import set_thread_counts
+from alexnet_mnist.training.train import make_splits, train_and_evaluate
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +28,18 @@ def train(config: Config, workdir):
     job only the chief writes the run directory, its log included, and exports; the other workers
     return None."""
     if config.ensemble.members > 1:
-        val_accuracy = ensemble.train_ensemble(config, workdir)["val_accuracy"]
+        val_accuracy = ensembles.train_ensemble(config, workdir)["val_accuracy"]
     else:
         # Creating a strategy starts TensorFlow, whose thread pools are fixed from then on.
         set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
         strategy = _create_strategy(config.distribute)
         if not distribute.is_chief(strategy):
-            rundir.close_log_files()  # the chief's log is the run's
+            run_directory.close_log_files()  # the chief's log is the run's
             train_and_evaluate(config, workdir, strategy)
             return None
         val_accuracy = train_and_evaluate(config, workdir, strategy)["best_val_accuracy"]
     if config.export.tflite:
-        _export(config, Path(workdir) / artifacts.MODEL_FILE)
+        _export(config, Path(workdir) / saved_models.MODEL_FILE)
     return val_accuracy
 
 
@@ -44,11 +47,11 @@ def assemble(config: Config, workdir):
     """Build, evaluate and save the ensemble of `ensemble.runs`, then export it."""
     if not config.ensemble.runs:
         raise UserError("mode=ensemble needs ensemble.runs=[RUN_DIR,...] (run directories, .keras files or globs)")
-    paths = artifacts.expand(config.ensemble.runs)
+    paths = saved_models.expand(config.ensemble.runs)
     _check_trained_on(paths, config.data.name)
-    metrics = ensemble.assemble(paths, config.ensemble.combine.value, make_splits(config), workdir)
+    metrics = ensembles.assemble(paths, config.ensemble.combine.value, make_splits(config), workdir)
     if config.export.tflite:
-        _export(config, Path(workdir) / artifacts.MODEL_FILE)
+        _export(config, Path(workdir) / saved_models.MODEL_FILE)
     return metrics["val_accuracy"]
 
 
@@ -56,23 +59,23 @@ def _check_trained_on(model_paths, dataset):
     """Refuse a member whose run directory says it learnt another dataset than `data=`: scored on
     the wrong test split, the ensemble would report chance accuracy without a word."""
     for path in model_paths:
-        saved = artifacts.saved_data(path.parent)
+        saved = saved_models.saved_data(path.parent)
         if saved is not None and saved.name != dataset:
             raise UserError(f"ensemble.runs: {path} was trained on data={saved.name}, not data={dataset}; add data={saved.name}")
 
 
 def export_checkpoint(config: Config, workdir):
     """Export and verify `checkpoint` (a run directory or .keras file); the files go next to it."""
-    _export(config, artifacts.model_path(_checkpoint(config)))
+    _export(config, saved_models.model_path(_checkpoint(config)))
 
 
 def classify(config: Config, workdir):
     """Print the label and its probability for every image of `inputs`."""
     if not config.inputs:
         raise UserError("mode=predict needs inputs=[FILE,...] (PNG, JPEG or .npy files)")
-    model_path = artifacts.model_path(_checkpoint(config), suffixes=(".keras", ".tflite"))
-    images, names = predict.load_inputs(config.inputs, invert=config.predict.invert)
-    labels, probabilities = predict.predict(model_path, images)
+    model_path = saved_models.model_path(_checkpoint(config), suffixes=(".keras", ".tflite"))
+    images, names = prediction.load_inputs(config.inputs, invert=config.predict.invert)
+    labels, probabilities = prediction.predict(model_path, images)
     for name, label, probability in zip(names, labels, probabilities):
         print(f"{name}: {label} ({probability:.4f})")
 
@@ -113,8 +116,8 @@ def report(config: Config, workdir):
     run_dir = Path(_checkpoint(config))
     if not (run_dir / "model.keras").is_file() or not (run_dir / "history.csv").is_file():
         raise UserError(f"checkpoint={config.checkpoint} holds no model.keras and history.csv of a finished run")
-    run_data = artifacts.saved_data(run_dir) or config.data
-    paths = report_module.report_saved_run(
+    run_data = saved_models.saved_data(run_dir) or config.data
+    paths = run_report.report_saved_run(
         run_dir,
         run_data.name,
         eval_examples=run_data.eval_examples,

@@ -1,4 +1,4 @@
-"""Accuracy on transformed copies of the test split: how robust a model is to what no run trains on.
+"""Transformed copies of test images, for measuring how robust a model is to what no run trains on.
 
 Each corruption maps a float32 batch `[N, 28, 28, 1]` in [0, 1] to a batch of the same shape and
 range, deterministically, with TensorFlow ops on the whole batch. Rows and columns count from the
@@ -20,11 +20,10 @@ Every definition averages or picks from the pixels and the zero fill, so none le
 
 import math
 
-import numpy as np
 import tensorflow as tf
 
-from alexnet_mnist import augment
-from alexnet_mnist.augment import SIZE
+from alexnet_mnist.data import augmentation
+from alexnet_mnist.data.augmentation import SIZE
 
 
 def _shift(rows, cols):
@@ -42,7 +41,7 @@ def _affine(degrees=0.0, scale=1.0):
 
     def transform(images):
         same = tf.ones([tf.shape(images)[0]])
-        return augment.affine(images, (0 * same, 0 * same), math.radians(degrees) * same, scale * same, 0 * same)
+        return augmentation.affine(images, (0 * same, 0 * same), math.radians(degrees) * same, scale * same, 0 * same)
 
     return transform
 
@@ -70,31 +69,9 @@ CORRUPTIONS = {
     "rotate_+15": _affine(degrees=15),
     "rotate_-15": _affine(degrees=-15),
     "scale_0.8": _affine(scale=0.8),
-    "dilate_1": augment.dilate,
-    "erode_1": augment.erode,
-    "blur_1": lambda images: augment.gaussian_blur(images, 1.0),
+    "dilate_1": augmentation.dilate,
+    "erode_1": augmentation.erode,
+    "blur_1": lambda images: augmentation.gaussian_blur(images, 1.0),
     "contrast_0.6": _contrast(0.6),
     "lowres_10": _low_resolution(10),
 }
-
-
-def evaluate_robustness(model, dataset) -> dict:
-    """{"clean": accuracy, then each name of CORRUPTIONS: accuracy} of a logits `model` over a
-    batched (images, labels) `dataset` such as `data.make_test_split(...)[0]`."""
-    names = ["clean", *CORRUPTIONS]
-    transforms = [tf.identity, *CORRUPTIONS.values()]
-
-    @tf.function(reduce_retracing=True)
-    def correct(images, labels):
-        # Every corruption of a batch in one graph: one pass over the data serves them all.
-        counts = []
-        for transform in transforms:
-            predictions = tf.argmax(model(transform(images), training=False), axis=-1)
-            counts.append(tf.reduce_sum(tf.cast(predictions == tf.cast(labels, predictions.dtype), tf.int64)))
-        return tf.stack(counts)
-
-    totals, seen = np.zeros(len(names), np.int64), 0
-    for images, labels in dataset:
-        totals += correct(images, labels).numpy()
-        seen += int(tf.shape(labels)[0])
-    return {name: total / seen for name, total in zip(names, totals)}

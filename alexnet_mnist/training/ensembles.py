@@ -4,11 +4,12 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from alexnet_mnist import artifacts
+from alexnet_mnist.atomic_files import write_json
 from alexnet_mnist.config import Config
-from alexnet_mnist.files import write_json
+from alexnet_mnist.inference import saved_models
 from alexnet_mnist.models import Ensemble
-from alexnet_mnist.train import Trainer, make_splits, train_and_evaluate
+from alexnet_mnist.training.train import make_splits, train_and_evaluate
+from alexnet_mnist.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def train_ensemble(config: Config, workdir) -> dict:
         log.info("ensemble member %d/%d (seed %d)", k + 1, config.ensemble.members, config.seed + k)
         member_dir = workdir / "members" / str(k)
         train_and_evaluate(dataclasses.replace(config, seed=config.seed + k), member_dir)
-        paths.append(member_dir / artifacts.MODEL_FILE)
+        paths.append(member_dir / saved_models.MODEL_FILE)
     return assemble(paths, config.ensemble.combine.value, make_splits(config), workdir)
 
 
@@ -35,7 +36,7 @@ def assemble(model_paths, combine, splits, workdir) -> dict:
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    members = [artifacts.load_model(path) for path in model_paths]
+    members = [saved_models.load_model(path) for path in model_paths]
     member_metrics = []
     for path, member in zip(model_paths, members):
         # Eagerly: a traced step per member would only be used once, and TensorFlow warns about retracing.
@@ -47,7 +48,7 @@ def assemble(model_paths, combine, splits, workdir) -> dict:
     test_loss, test_accuracy = evaluator.evaluate(splits.test)
     _, val_accuracy = evaluator.evaluate(splits.val)
     log.info("ensemble of %d (%s): test accuracy %.4f", len(members), combine, test_accuracy)
-    artifacts.save_model(ensemble, workdir / artifacts.MODEL_FILE)
+    saved_models.save_model(ensemble, workdir / saved_models.MODEL_FILE)
     metrics = {
         "test_accuracy": test_accuracy,
         "test_loss": test_loss,  # the negative log-likelihood of the combined probabilities

@@ -5,7 +5,7 @@ import sys
 
 from hydra.experimental.callback import Callback
 
-from alexnet_mnist import sweep
+from alexnet_mnist.reporting import sweep_summary
 
 log = logging.getLogger("alexnet_mnist")
 
@@ -15,8 +15,8 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         sweep_dir = config.hydra.sweep.dir
-        rows = sweep.collect(sweep_dir)
-        csv_path, md_path = sweep.write(rows, sweep_dir)
+        rows = sweep_summary.collect(sweep_dir)
+        csv_path, md_path = sweep_summary.write(rows, sweep_dir)
         log.info("sweep summary: %s and %s", csv_path, md_path)
         failed = [row["job_dir"] for row in rows if row["status"] == "failed"]
         if failed:

@@ -8,8 +8,9 @@ from omegaconf import OmegaConf
 
 # Importing the models registers them with Keras, which load_model needs to restore them.
 from alexnet_mnist import models  # noqa: F401
+from alexnet_mnist.atomic_files import atomic_path
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.files import atomic_path
+from alexnet_mnist.inference.tflite_model import TFLiteModel
 from alexnet_mnist.models.base import preserved_dtype_policy
 
 MODEL_FILE = "model.keras"
@@ -46,11 +47,18 @@ def saved_data(run_dir):
     return OmegaConf.load(saved).data if saved.is_file() else None
 
 
-def load_model(path) -> keras.Model:
-    """A saved model of the package, for inference (Keras's safe mode: no code from the file runs)."""
+def load_model(path):
+    """A saved model of the package, for inference: a `.keras` file as a `keras.Model` (in Keras's safe
+    mode: no code from the file runs), a `.tflite` file as a `TFLiteModel`; a run directory stands for
+    its model.keras. Either, called on float32 `[N, 28, 28, 1]` images in [0, 1], returns logits."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
     try:
+        if path.suffix == ".tflite":
+            return TFLiteModel(path.read_bytes())
         return keras.models.load_model(path, compile=False, safe_mode=True)
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
         raise UserError(f"cannot load the model {path}: {error}") from error
 
 

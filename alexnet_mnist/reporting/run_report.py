@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from alexnet_mnist import data, plots
-from alexnet_mnist.artifacts import load_model
+from alexnet_mnist import data
+from alexnet_mnist.inference.saved_models import load_model
+from alexnet_mnist.reporting import plots
 
 
 def predict(model, dataset):

@@ -15,7 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from alexnet_mnist import quiet, rundir
+from alexnet_mnist import quiet
+from alexnet_mnist.cli import run_directory
 from alexnet_mnist.config import Mode, check_ranges, register_schemas
 from alexnet_mnist.errors import PeerLost, UserError
 
@@ -41,7 +42,7 @@ def main(cfg: DictConfig):
         check_ranges(config)
         quiet.hide(not verbose)
         with quiet.native_output():
-            from alexnet_mnist import modes  # TensorFlow's work starts here
+            from alexnet_mnist.cli import modes  # TensorFlow's work starts here
 
         run_mode = {
             Mode.train: modes.train,
@@ -61,7 +62,7 @@ def main(cfg: DictConfig):
             return math.nan
         if isinstance(error, UserError):
             # Rejected before any work, a command leaves nothing behind; after some, its files stay.
-            rundir.remove_if_bookkeeping_only(output_dir, log_name)
+            run_directory.remove_if_bookkeeping_only(output_dir, log_name)
             if not verbose:
                 log.error("%s", error)
                 if isinstance(error, PeerLost):
@@ -72,9 +73,9 @@ def main(cfg: DictConfig):
                 sys.exit(1)
         raise
     if result is None:  # the mode wrote nothing into the run directory
-        rundir.remove_if_bookkeeping_only(output_dir, log_name)
+        run_directory.remove_if_bookkeeping_only(output_dir, log_name)
     else:
-        rundir.announce(workdir)
+        run_directory.announce(workdir)
     return result
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from alexnet_mnist import plots
 from alexnet_mnist.errors import UserError
+from alexnet_mnist.reporting import plots
 
 LOG_DIR = "tensorboard"  # inside the run directory
 

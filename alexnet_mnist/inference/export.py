@@ -2,21 +2,19 @@
 
 import contextlib
 import io
-import json
 import logging
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from alexnet_mnist import quiet
-from alexnet_mnist.artifacts import float32_copy, load_model
+from alexnet_mnist.atomic_files import atomic_path, write_json
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.files import atomic_path, write_json
+from alexnet_mnist.inference.saved_models import float32_copy, load_model
+from alexnet_mnist.inference.tflite_model import TFLiteModel
 
 log = logging.getLogger(__name__)
 
@@ -98,38 +96,6 @@ def check_ops(report: dict, quantization: str) -> None:
             f"export.quantization={quantization} cannot be honoured for this model: the converter produced "
             f"quantized ops {report['quantized_ops']} and {report['float16_tensors']} float16 tensors"
         )
-
-
-class TFLiteModel:
-    """A TFLite file in the LiteRT interpreter, run on batches of any size (one thread)."""
-
-    def __init__(self, content: bytes):
-        self.interpreter = Interpreter(model_content=content, num_threads=1)
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        self.output = self.interpreter.get_output_details()[0]["index"]
-        self.batch_size = None
-
-    def __call__(self, images) -> np.ndarray:
-        images = np.asarray(images, np.float32)
-        if len(images) != self.batch_size:
-            self.interpreter.resize_tensor_input(self.input, images.shape)
-            with quiet.native_output():  # the first allocation announces the XNNPACK delegate
-                self.interpreter.allocate_tensors()
-            self.batch_size = len(images)
-        self.interpreter.set_tensor(self.input, images)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output)
-
-    def median_latency(self, images) -> float:
-        """Median seconds per image at batch 1, after a few warm-up runs."""
-        for image in images[:10]:
-            self(image[None])
-        seconds = []
-        for image in images:
-            start = time.perf_counter()
-            self(image[None])
-            seconds.append(time.perf_counter() - start)
-        return float(np.median(seconds))
 
 
 def verify(content: bytes, model, test) -> dict:

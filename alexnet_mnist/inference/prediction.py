@@ -6,12 +6,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from alexnet_mnist.artifacts import load_model
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.export import TFLiteModel
+from alexnet_mnist.inference.preparation import BlankImage, prepare_digit
+from alexnet_mnist.inference.saved_models import load_model
+from alexnet_mnist.inference.tflite_model import TFLiteModel
 from alexnet_mnist.models.base import INPUT_SHAPE
-from alexnet_mnist.prepare import BlankImage, prepare_digit
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
@@ -67,11 +67,8 @@ def _read_npy(path):
 
 def predict(model_path, images):
     """(labels, probabilities of those labels) of `images` under the `.keras` or `.tflite` model."""
-    model_path = Path(model_path)
-    if model_path.suffix == ".tflite":
-        logits = TFLiteModel(model_path.read_bytes())(images)
-    else:
-        logits = load_model(model_path).predict(images, verbose=0)
+    model = load_model(model_path)
+    logits = model(images) if isinstance(model, TFLiteModel) else model.predict(images, verbose=0)
     # Every model of the package, ensembles included, outputs logits.
     probabilities = tf.nn.softmax(logits).numpy()
     labels = probabilities.argmax(1)

@@ -1,0 +1,1 @@
+"""Inference: loading and saving trained models, preparing image files, prediction and export."""
