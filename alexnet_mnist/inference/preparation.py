@@ -1,4 +1,7 @@
-"""Prepare a photographed or scanned digit the way MNIST's digits were prepared.
+"""Prepare a photographed or scanned image the way its dataset's images were prepared.
+
+`PREPARATIONS` maps a style to its function: "digit" (MNIST, `prepare_digit`) and "clothing"
+(Fashion-MNIST, `prepare_clothing`).
 
 MNIST's digits are light on a black field: each digit's bounding box was scaled to fit 20x20 with
 its aspect ratio kept (antialiased, hence grey edges) and placed in a 28x28 field with its centre
@@ -37,6 +40,7 @@ NOISE_SIGMAS = 4.0  # few pixels of a clean background pass 4 sigma; specks left
 BOX_TRIM = 0.0025
 BORDER = 0.05  # the border strip, as a fraction of each side, that shows the background
 SATURATED = 0.4  # MNIST's share of ink at full intensity
+TRIM_DISTANCE = 0.05  # Fashion-MNIST trims edges within 5 % of the background's intensity
 
 
 class BlankImage(ValueError):
@@ -126,3 +130,31 @@ def _centre(digit):
     )
     field[top : top + digit.shape[0], left : left + digit.shape[1]] = np.clip(digit, 0.0, None)
     return field
+
+
+def prepare_clothing(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarray:
+    """The product in `image` as Fashion-MNIST shows products: float32 `[28, 28]` in [0, 1], light on black.
+
+    Fashion-MNIST's own recipe (its README): trim the background (the edges whose colour is close to the
+    corners'), resize the longest edge to 28, centre the image in the 28x28 field, negate it.
+    """
+    gray = _working_copy(image)
+    if invert == Invert.true or (invert == Invert.auto and _dark_on_light(gray)):
+        gray = 1.0 - gray
+    background = np.median(_border(gray))
+    ink = np.clip(gray - background, 0.0, None)
+    rows, cols = np.nonzero(ink > TRIM_DISTANCE)
+    if not len(rows):
+        raise BlankImage("nothing stands out from the background")
+    product = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    height, width = product.shape
+    scale = FIELD / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    product = np.asarray(Image.fromarray(np.ascontiguousarray(product)).resize(size, Image.Resampling.BILINEAR))
+    field = np.zeros((FIELD, FIELD), np.float32)
+    top, left = (FIELD - product.shape[0]) // 2, (FIELD - product.shape[1]) // 2
+    field[top : top + product.shape[0], left : left + product.shape[1]] = np.clip(product, 0.0, None)
+    return np.minimum(field, 1.0)  # intensities as the negated photo has them, as in Fashion-MNIST
+
+
+PREPARATIONS = {"digit": prepare_digit, "clothing": prepare_clothing}
