@@ -30,6 +30,7 @@ class AlexNetConfig:
     dropout: float = 0.5
     lrn: bool = True
     fc_units: int = 1024
+    lrn_after_pool: bool = True  # CaffeNet's order (faster); false: the paper's conv -> LRN -> pool
 
 
 @dataclass
@@ -101,9 +102,11 @@ class TrainConfig:
     steps_per_execution: int = 20  # train steps per tf.function call: less Python overhead per step
     run_eagerly: bool = False
     jit_compile: bool = False
+    jit_optimizer: bool = True  # XLA-compile the optimizer's update alone (one process, no strategy)
     checkpoints_to_keep: int = 3
     checkpoint_every_steps: int = 0  # 0: only at the end of each epoch
     label_smoothing: float = 0.0  # training targets (1 - s) one-hot + s / 10
+    target_val_accuracy: Optional[float] = None  # stop once an epoch's validation accuracy reaches it
     resume: bool = False  # continue from the latest checkpoint in the run directory
     resume_fallback: bool = False  # if the latest checkpoint is unreadable, use the one before
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
@@ -259,6 +262,7 @@ def check_ranges(config: Config) -> None:
         ("optimizer.weight_decay", config.optimizer.weight_decay, config.optimizer.weight_decay >= 0, ">= 0"),
         ("optimizer.warmup_epochs", config.optimizer.warmup_epochs, 0 <= config.optimizer.warmup_epochs < config.train.epochs, "in [0, train.epochs)"),
         ("optimizer.lr_batch_size", config.optimizer.lr_batch_size, config.optimizer.lr_batch_size is None or config.optimizer.lr_batch_size >= 1, "null or >= 1"),
+        ("train.target_val_accuracy", config.train.target_val_accuracy, config.train.target_val_accuracy is None or 0 < config.train.target_val_accuracy <= 1, "null or in (0, 1]"),
         ("train.label_smoothing", config.train.label_smoothing, 0 <= config.train.label_smoothing < 1, "in [0, 1)"),
         ("ensemble.members", config.ensemble.members, config.ensemble.members >= 1, ">= 1"),
         ("ensemble.members", config.ensemble.members, config.ensemble.members == 1 or config.distribute.name == Strategy.none, "1 under distribute=mirrored|multi_worker"),

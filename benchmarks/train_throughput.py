@@ -40,9 +40,16 @@ MODELS = {"mlp": 400, "alexnet": 8}
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def project_loop(model_name, precision, splits, steps_per_execution):
+# The step as it was before issue 29: the paper's conv -> LRN -> pool order, the optimizer's update
+# as Keras's own element-wise ops. The loop and Keras fit run today's model and update.
+BEFORE = {"model": {"alexnet": {"lrn_after_pool": False}}, "jit_optimizer": False}
+
+
+def project_loop(model_name, precision, splits, steps_per_execution, before=False):
     reset_process_state(0, False, precision)
-    trainer = Trainer(build_model(model_name), build_optimizer("adam", 1e-3))
+    model = build_model(model_name, **(BEFORE["model"].get(model_name, {}) if before else {}))
+    jit_optimizer = BEFORE["jit_optimizer"] if before else True
+    trainer = Trainer(model, build_optimizer("adam", 1e-3), jit_optimizer=jit_optimizer)
     iterator = iter(splits.train_chunks(0, 0, steps_per_execution).repeat())
 
     def window(steps):
@@ -96,7 +103,9 @@ def compose_config(overrides=()):
 
 
 def time_pair(contenders, steps, windows):
-    """Median images/s of each contender; windows alternate between them after one warm-up each."""
+    """Median images/s of each contender, and the median over rounds of each one's rate over the
+    first contender's in the same round (the machine's pace drifts: a ratio within a round is steadier
+    than a ratio of medians); windows alternate between them after one warm-up each."""
     for window in contenders.values():
         window(steps)
     rates = {name: [] for name in contenders}
@@ -104,7 +113,9 @@ def time_pair(contenders, steps, windows):
         for name, window in contenders.items():
             seconds, images = window(steps)
             rates[name].append(images / seconds)
-    return {name: statistics.median(r) for name, r in rates.items()}
+    first = next(iter(rates.values()))
+    ratios = {name: statistics.median(a / b for a, b in zip(r, first)) for name, r in rates.items()}
+    return {name: statistics.median(r) for name, r in rates.items()}, ratios
 
 
 def pipeline_rate(splits, steps_per_execution, epochs=3):
@@ -119,10 +130,15 @@ def pipeline_rate(splits, steps_per_execution, epochs=3):
 
 
 def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    """The CPU's model name, and whether it computes bfloat16 with AMX or AVX512-BF16."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    name = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "unknown")
+    flags = set(cpuinfo.split())
+    bfloat16 = "AMX" if "amx_bf16" in flags else "AVX512-BF16, no AMX" if "avx512_bf16" in flags else "no native bfloat16"
+    return f"{name} ({bfloat16})"
 
 
 def main():
@@ -141,16 +157,17 @@ def main():
     rows = []
     for model_name, steps in models.items():
         for precision in PRECISIONS:
-            rates = time_pair(
+            rates, ratios = time_pair(
                 {
                     "loop": project_loop(model_name, precision, splits, args.steps_per_execution),
+                    "before": project_loop(model_name, precision, splits, args.steps_per_execution, before=True),
                     "fit": keras_fit(model_name, precision, splits, None),
                 },
                 steps,
                 windows,
             )
-            rows.append((model_name, precision, rates["loop"], rates["fit"]))
-            print(f"{model_name} {precision}: loop {rates['loop']:.0f} img/s, fit {rates['fit']:.0f} img/s", flush=True)
+            rows.append((model_name, precision, rates["loop"], rates["before"], 1 / ratios["before"], rates["fit"]))
+            print(f"{model_name} {precision}: {rates} (loop / before {1 / ratios['before']:.2f})", flush=True)
     reset_process_state(0, False)
     # The default config's augmentation on: the pipeline a default run trains on.
     augmented = dataclasses.replace(splits, augment=Augmentation(**dataclasses.asdict(compose_config().augment)))
@@ -164,20 +181,22 @@ def main():
 
 
 def render(rows, pipeline, peak_rss_mib, windows, steps_per_execution):
-    rate = {(m, p): loop for m, p, loop, _ in rows}
+    rate = {(m, p): loop for m, p, loop, *_ in rows}
     lines = [
         "# Training throughput",
         "",
         f"CPU: {cpu_model()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, Keras {keras.__version__}; "
         f"batch {BATCH}, Adam; median of {windows} interleaved windows after warm-up; "
-        f"project loop with steps_per_execution={steps_per_execution}.",
+        f"project loop with steps_per_execution={steps_per_execution}. *Before*: the same loop with the "
+        "step as it was before issue 29 (the paper's conv → LRN → pool order, the optimizer update not "
+        "XLA-compiled); *loop / before*: the median over rounds of the two rates measured side by side.",
         "",
-        "| model | precision | project loop (img/s) | Keras fit (img/s) | loop / fit | loop / own float32 |",
-        "|---|---|---:|---:|---:|---:|",
+        "| model | precision | project loop (img/s) | before (img/s) | loop / before | Keras fit (img/s) | loop / fit | loop / own float32 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for model_name, precision, loop, fit in rows:
+    for model_name, precision, loop, before, speedup, fit in rows:
         lines.append(
-            f"| {model_name} | {precision} | {loop:,.0f} | {fit:,.0f} | {loop / fit:.2f}× | "
+            f"| {model_name} | {precision} | {loop:,.0f} | {before:,.0f} | {speedup:.2f}× | {fit:,.0f} | {loop / fit:.2f}× | "
             f"{loop / rate[(model_name, 'float32')]:.2f}× |"
         )
     alexnet = rate.get(("alexnet", "mixed_bfloat16"), rate.get(("alexnet", "float32")))

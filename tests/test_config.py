@@ -19,7 +19,7 @@ def test_every_group_has_its_options():
     assert options("model") == ["alexnet", "mlp"]
     assert options("data") == ["fashion_mnist", "mnist"]
     assert options("optimizer") == ["adam", "adamw", "rmsprop", "sgd"]
-    assert options("augment") == ["affine", "elastic", "none"]
+    assert options("augment") == ["affine", "elastic", "mild", "none"]
     assert options("distribute") == ["mirrored", "multi_worker", "none"]
     assert "smoke" in options("debug")
 
@@ -36,9 +36,9 @@ def test_every_config_file_composes_to_a_typed_config(override):
 def test_defaults_are_the_alexnet_recipe():
     config = make_config()
     assert config.model.name == "alexnet"
-    assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == ("adamw", 1e-3, 0.05)
+    assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == ("adamw", 2e-3, 0.05)
     assert config.optimizer.schedule.value == "onecycle" and config.train.label_smoothing == 0.1
-    assert (config.train.epochs, config.train.batch_size, config.train.log_every_steps) == (7, 64, 20)
+    assert (config.train.epochs, config.train.batch_size, config.train.log_every_steps) == (4, 128, 20)
     assert config.augment.elastic_alpha > 0 and config.augment.rotate > 0
     assert config.data.name == "mnist" and config.data.download is False
     assert config.distribute.name.value == "none" and config.distribute.all_reduce.value == "auto"

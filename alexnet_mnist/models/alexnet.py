@@ -11,19 +11,24 @@ from alexnet_mnist.models.lrn import LocalResponseNormalization
 class AlexNet(ImageClassifier):
     """AlexNet for 28x28 digits: 7,703,242 parameters at the defaults.
 
-    conv1 64@5x5 -> LRN -> pool (14x14); conv2 192@5x5 -> LRN -> pool (7x7); conv3 384@3x3;
+    conv1 64@5x5 -> pool (14x14) -> LRN; conv2 192@5x5 -> pool (7x7) -> LRN; conv3 384@3x3;
     conv4 256@3x3; conv5 256@3x3 -> pool (4x4); Dropout -> FC 1024 -> Dropout -> FC 1024 -> FC logits.
     Every conv and hidden FC layer is followed by ReLU; pools are 3x3 with stride 2, "same" padded.
+
+    The LRN normalises after pooling, as CaffeNet does: on a 4x smaller tensor than the paper's
+    conv -> LRN -> pool, which made it a tenth of a training step (benchmarks/PROFILE.md).
+    `lrn_after_pool=False` is the paper's order.
     """
 
     def __init__(
-        self, num_classes=NUM_CLASSES, dropout=0.5, lrn=True, fc_units=1024, **kwargs
+        self, num_classes=NUM_CLASSES, dropout=0.5, lrn=True, fc_units=1024, lrn_after_pool=True, **kwargs
     ):
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
         self.dropout = float(dropout)
         self.lrn = bool(lrn)
         self.fc_units = int(fc_units)
+        self.lrn_after_pool = bool(lrn_after_pool)
 
         def conv(filters, size, name):
             return keras.layers.Conv2D(filters, size, padding="same", activation="relu", name=name)
@@ -49,13 +54,16 @@ class AlexNet(ImageClassifier):
         self.build((None, *INPUT_SHAPE))
 
     def call(self, inputs, training=False):
-        x = self.pool1(self.norm1(self.conv1(inputs)))
-        x = self.pool2(self.norm2(self.conv2(x)))
+        x = self._normalized_pool(self.conv1(inputs), self.norm1, self.pool1)
+        x = self._normalized_pool(self.conv2(x), self.norm2, self.pool2)
         x = self.conv4(self.conv3(x))
         x = self.pool5(self.conv5(x))
         x = self.fc6(self.drop6(self.flatten(x), training=training))
         x = self.fc7(self.drop7(x, training=training))
         return self.logits(x)
+
+    def _normalized_pool(self, x, norm, pool):
+        return norm(pool(x)) if self.lrn_after_pool else pool(norm(x))
 
     def get_config(self):
         return {
@@ -64,4 +72,10 @@ class AlexNet(ImageClassifier):
             "dropout": self.dropout,
             "lrn": self.lrn,
             "fc_units": self.fc_units,
+            "lrn_after_pool": self.lrn_after_pool,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        # Models saved before the option existed normalised before pooling: they load as they were.
+        return cls(**{"lrn_after_pool": False, **config})

@@ -96,6 +96,7 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, strategy) 
             optimizer,
             run_eagerly=train_cfg.run_eagerly,
             jit_compile=train_cfg.jit_compile,
+            jit_optimizer=train_cfg.jit_optimizer,
             label_smoothing=train_cfg.label_smoothing,
             strategy=strategy,
         )
@@ -136,6 +137,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, workdir: Path, strategy) 
         "train_images_per_second": float(state.train_images) / float(state.train_seconds),
         "params": model.count_params(),
         **seconds_to_val_accuracy(state.history, state.timing, VAL_ACCURACY_MILESTONES),
+        "target_val_accuracy": train_cfg.target_val_accuracy,
+        "target_reached": train_cfg.target_val_accuracy is not None
+        and max(row["val_accuracy"] for row in state.history) >= train_cfg.target_val_accuracy,
     }
     write_json(workdir / "metrics.json", metrics)
     if chief:
@@ -216,4 +220,7 @@ def _fit(config, splits, trainer, state, writer):
         state.record_time(epoch, seconds, eval_seconds, time.perf_counter() - start)
         if stop:
             log.info("early stopping: no better val_accuracy for %d epochs", int(state.stale_epochs))
+        elif train_cfg.target_val_accuracy is not None and val_accuracy >= train_cfg.target_val_accuracy:
+            stop = True
+            log.info("val_accuracy %.4f reached train.target_val_accuracy=%s: stopping", val_accuracy, train_cfg.target_val_accuracy)
 
