@@ -14,6 +14,14 @@ class AlexNet(ImageClassifier):
     conv1 64@5x5 -> LRN -> pool (14x14); conv2 192@5x5 -> LRN -> pool (7x7); conv3 384@3x3;
     conv4 256@3x3; conv5 256@3x3 -> pool (4x4); Dropout -> FC 1024 -> Dropout -> FC 1024 -> FC logits.
     Every conv and hidden FC layer is followed by ReLU; pools are 3x3 with stride 2, "same" padded.
+    Called on float32 `[N, 28, 28, 1]` images in [0, 1], it returns `[N, num_classes]` logits.
+
+    Args:
+        num_classes: the number of classes, so of logits.
+        dropout: the rate of the dropouts before fc6 and before fc7.
+        lrn: whether conv1 and conv2 are followed by local response normalization.
+        fc_units: the width of fc6 and fc7.
+        **kwargs: passed on to `keras.Model` (`name`, `dtype`, ...).
     """
 
     def __init__(
