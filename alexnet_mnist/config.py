@@ -69,7 +69,7 @@ class OptimizerConfig:
 
 @dataclass
 class AugmentConfig:
-    """Training-time augmentation (alexnet_mnist.augment.Augmentation); every magnitude 0 is off."""
+    """Training-time augmentation (alexnet_mnist.data.augmentation.Augmentation); every magnitude 0 is off."""
 
     translate: float = 0.0  # largest shift, pixels
     rotate: float = 0.0  # largest rotation, degrees
@@ -213,6 +213,13 @@ class RuntimeConfig:
 
 @dataclass
 class Config:
+    """The settings of a run, one field per group or key of `conf/config.yaml`.
+
+    Compose it from `conf/` as the command line does (Hydra's compose API, then
+    `OmegaConf.to_object`): the fields without defaults come from the config groups. The
+    documentation's Configuration page lists every key and its default.
+    """
+
     model: Any = MISSING
     data: DataConfig = MISSING
     optimizer: OptimizerConfig = MISSING

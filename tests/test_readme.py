@@ -1,6 +1,7 @@
-"""The README's commands, run as a user would copy them: each must compose, and each experiment config
-must train (`debug=smoke`), so the README cannot drift from conf/ again."""
+"""The commands of the README and of the documentation pages, run as a user would copy them: each must
+compose, and each experiment config must train (`debug=smoke`), so no page can drift from conf/ again."""
 
+import re
 import shlex
 import subprocess
 import sys
@@ -10,21 +11,34 @@ import pytest
 from conftest import QUIET, REPO
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-COMMANDS = ("python -m alexnet_mnist", "alexnet-mnist")
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+# A command line: an optional shell prompt and environment variables, then the program and its arguments.
+COMMAND = re.compile(r"""(?:\$\s+)?(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|\S+)\s+)*(?:python -m alexnet_mnist|alexnet-mnist)\s+(.*)""")
 EXPERIMENTS = sorted(p.name.removesuffix(".yaml") for p in files("alexnet_mnist.conf").joinpath("experiment").iterdir() if p.name.endswith(".yaml"))
 
 
-def readme_commands():
-    """The arguments of every command line of the README's code blocks (indented lines)."""
-    lines, commands = (REPO / "README.md").read_text().splitlines(), []
-    while lines:
-        line = lines.pop(0).strip()
-        while line.endswith("\\") and lines:
-            line = line[:-1] + lines.pop(0).strip()
-        prefix = next((p for p in COMMANDS if line.startswith(p + " ")), None)
-        if prefix:
-            commands.append(shlex.split(line[len(prefix):], comments=True))
-    return commands
+def code_lines(text):
+    """The lines of a Markdown text's code blocks, fenced or indented, with continued lines joined."""
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif fenced or line.startswith("    "):
+            if lines and lines[-1].endswith("\\"):
+                lines[-1] = lines[-1][:-1] + line.strip()
+            else:
+                lines.append(line.strip())
+    return lines
+
+
+def documented_commands():
+    """(page, arguments) of every distinct command line in the code blocks of the README and docs/."""
+    commands = {}
+    for page in PAGES:
+        for line in code_lines(page.read_text()):
+            if match := COMMAND.fullmatch(line):
+                commands.setdefault(tuple(shlex.split(match[1], comments=True)), page.relative_to(REPO))
+    return [(str(page), list(args)) for args, page in commands.items()]
 
 
 def jobs(args):
@@ -42,21 +56,21 @@ def jobs(args):
     ]
 
 
-def test_the_readme_shows_commands_and_every_experiment():
-    commands = readme_commands()
+def test_the_pages_show_commands_and_every_experiment():
+    commands = [args for _, args in documented_commands()]
     assert len(commands) >= 20
     for name in EXPERIMENTS:
         assert [f"experiment={name}"] in [[a for a in c if a.startswith("experiment=")] for c in commands], name
 
 
-@pytest.mark.parametrize("args", readme_commands(), ids=" ".join)
-def test_every_readme_command_composes(args, tmp_path):
+@pytest.mark.parametrize("page, args", documented_commands(), ids=lambda x: x if isinstance(x, str) and x.endswith(".md") else " ".join(x))
+def test_every_documented_command_composes(page, args, tmp_path):
     for overrides in jobs(args):
         result = subprocess.run(
             [sys.executable, "-m", "alexnet_mnist", *overrides, "--cfg", "job"],
             cwd=tmp_path, capture_output=True, text=True, timeout=120,
         )
-        assert result.returncode == 0, f"{' '.join(overrides)}:\n{result.stderr}"
+        assert result.returncode == 0, f"{page}: {' '.join(overrides)}:\n{result.stderr}"
     assert not list(tmp_path.iterdir())  # composing writes nothing
 
 

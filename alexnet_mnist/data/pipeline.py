@@ -140,7 +140,20 @@ class Splits:
 
 
 def load(name, split, data_dir=None, download=False):
-    """All of one TFDS split in memory: (uint8 images [N, 28, 28, 1], int64 labels [N]), class names."""
+    """All of one TFDS split in memory.
+
+    Args:
+        name: a TFDS dataset of 28x28x1 images in 10 classes: "mnist" or "fashion_mnist".
+        split: "train" or "test" (or any TFDS split of it).
+        data_dir: the folder of prepared datasets; None: TFDS's default, which honours TFDS_DATA_DIR.
+        download: whether TFDS may download the dataset.
+
+    Returns:
+        uint8 images `[N, 28, 28, 1]`, int64 labels `[N]` and the class names.
+
+    Raises:
+        UserError: the dataset is unknown, not prepared, of another shape, or corrupted (one line).
+    """
     try:
         dataset, info = tfds.load(
             name, split=split, data_dir=data_dir, download=download, as_supervised=True, with_info=True
@@ -180,7 +193,23 @@ def make_splits(
     augment=None,
 ) -> Splits:
     """Train and validation from the training split (a seeded random carve), test from the test split.
-    `augment` ((images, stateless seed) -> images) transforms the training batches of `train_chunks`."""
+
+    Args:
+        name: the TFDS dataset, as for `load`.
+        batch_size: the training batch.
+        eval_batch_size: the validation and test batch.
+        val_fraction: the share of the training split carved out for validation.
+        seed: seeds the carve, and each epoch's shuffle with the epoch's number.
+        data_dir: as for `load`.
+        download: as for `load`.
+        train_examples: keep only the first N training examples (None: all).
+        eval_examples: keep only the first N validation and test examples (None: all).
+        augment: `(images, stateless seed) -> images`, applied to the training batches of
+            `train_chunks`; None: none.
+
+    Returns:
+        The splits, their batches scaled to float32 in [0, 1].
+    """
     images, labels, class_names = load(name, "train", data_dir, download)
     order = np.random.default_rng(seed).permutation(len(labels))
     num_val = int(round(val_fraction * len(order)))
@@ -203,7 +232,11 @@ def make_splits(
 
 
 def make_test_split(name, *, batch_size, data_dir=None, download=False, examples=None):
-    """The first `examples` (default all) of the test split, batched in their fixed order, and the class names."""
+    """The first `examples` (default all) of the test split, batched in their fixed order.
+
+    Returns:
+        A `tf.data.Dataset` of (float32 images in [0, 1], labels) batches, and the class names.
+    """
     images, labels, class_names = load(name, "test", data_dir, download)
     return _batched(images[:examples], labels[:examples], batch_size), list(class_names)
 

@@ -48,9 +48,22 @@ def saved_data(run_dir):
 
 
 def load_model(path):
-    """A saved model of the package, for inference: a `.keras` file as a `keras.Model` (in Keras's safe
-    mode: no code from the file runs), a `.tflite` file as a `TFLiteModel`; a run directory stands for
-    its model.keras. Either, called on float32 `[N, 28, 28, 1]` images in [0, 1], returns logits."""
+    """A saved model of the package, for inference.
+
+    Nothing needs to be imported first: loading registers the package's models with Keras.
+
+    Args:
+        path: a `.keras` file, a `.tflite` file, or a run directory (which stands for its
+            `model.keras`).
+
+    Returns:
+        A `keras.Model` for a `.keras` file (loaded in Keras's safe mode, so no code from the file
+        runs), a `TFLiteModel` for a `.tflite` file. Either, called on float32 `[N, 28, 28, 1]`
+        images in [0, 1], returns `[N, num_classes]` logits.
+
+    Raises:
+        UserError: the file is missing or is not a model (one line, naming it).
+    """
     path = Path(path)
     if path.is_dir():
         path = path / MODEL_FILE

@@ -9,7 +9,14 @@ from alexnet_mnist import quiet
 
 
 class TFLiteModel:
-    """A TFLite file in the LiteRT interpreter, run on batches of any size (one thread)."""
+    """A TFLite file in the LiteRT interpreter, run on batches of any size (one thread).
+
+    Called on float32 `[N, 28, 28, 1]` images in [0, 1], it returns the `[N, num_classes]` logits as
+    a NumPy array, like a Keras model of the package.
+
+    Args:
+        content: the bytes of the `.tflite` file.
+    """
 
     def __init__(self, content: bytes):
         self.interpreter = Interpreter(model_content=content, num_threads=1)

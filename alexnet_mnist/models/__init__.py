@@ -9,7 +9,11 @@ MODELS = {"mlp": MLP, "alexnet": AlexNet}
 
 
 def build_model(name, **kwargs):
-    """Build the model registered under `name` ("mlp" or "alexnet") with its constructor kwargs."""
+    """Build the model registered under `name` ("mlp" or "alexnet") with its constructor kwargs.
+
+    Raises:
+        ValueError: `name` is not a model of the package.
+    """
     try:
         model_class = MODELS[name]
     except KeyError:

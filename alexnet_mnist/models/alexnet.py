@@ -18,6 +18,17 @@ class AlexNet(ImageClassifier):
     The LRN normalises after pooling, as CaffeNet does: on a 4x smaller tensor than the paper's
     conv -> LRN -> pool, which made it a tenth of a training step (benchmarks/PROFILE.md).
     `lrn_after_pool=False` is the paper's order.
+
+    Called on float32 `[N, 28, 28, 1]` images in [0, 1], it returns `[N, num_classes]` logits.
+
+    Args:
+        num_classes: the number of classes, so of logits.
+        dropout: the rate of the dropouts before fc6 and before fc7.
+        lrn: whether pool1 and pool2 (conv1 and conv2, see `lrn_after_pool`) are followed by local
+            response normalization.
+        fc_units: the width of fc6 and fc7.
+        lrn_after_pool: normalise the pooled tensor (CaffeNet) rather than the convolution's (the paper).
+        **kwargs: passed on to `keras.Model` (`name`, `dtype`, ...).
     """
 
     def __init__(

@@ -18,6 +18,11 @@ class Ensemble(ImageClassifier):
     ("mean_prob") or the share of members whose top class each class is ("vote"). `call()` returns
     its logarithm, so an ensemble, like every model of the package, outputs logits: softmax gives
     the probabilities back, and the training loop's loss and accuracy work on it unchanged.
+
+    Args:
+        members: the models to combine, trained, each returning logits for the same classes.
+        combine: "mean_prob" or "vote".
+        **kwargs: passed on to `keras.Model` (`name`, `dtype`, ...).
     """
 
     def __init__(self, members, combine="mean_prob", **kwargs):
@@ -32,6 +37,7 @@ class Ensemble(ImageClassifier):
         self.build((None, *INPUT_SHAPE))
 
     def probabilities(self, inputs):
+        """The combined class probabilities `[N, num_classes]` of the images `inputs`."""
         member_probabilities = [keras.ops.softmax(member(inputs, training=False)) for member in self.members]
         if self.combine == "vote":
             # A member's vote is its top class, found by comparison with the maximum: keras.ops.argmax

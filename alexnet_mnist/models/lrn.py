@@ -8,7 +8,16 @@ import tensorflow as tf
 class LocalResponseNormalization(keras.layers.Layer):
     """`tf.nn.local_response_normalization` across channels, with AlexNet's defaults.
 
-    The defaults are the AlexNet paper's k=2, n=5 (depth_radius 2), alpha=1e-4, beta=0.75.
+    The defaults are the AlexNet paper's k=2, n=5 (depth_radius 2), alpha=1e-4, beta=0.75: each
+    activation is divided by `(bias + alpha * sum of the squares of the 2 * depth_radius + 1
+    neighbouring channels) ** beta`. It computes in float32 whatever the layer's dtype.
+
+    Args:
+        depth_radius: the number of neighbouring channels on each side.
+        bias: the offset k.
+        alpha: the scale of the sum of squares.
+        beta: the exponent.
+        **kwargs: passed on to `keras.layers.Layer` (`name`, `dtype`, ...).
     """
 
     def __init__(self, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, **kwargs):

@@ -11,7 +11,15 @@ class MLP(ImageClassifier):
     """Flatten -> [Dense -> activation -> Dropout] per hidden layer -> Dense(num_classes) logits.
 
     At the defaults: 785 * 128 + 129 * 10 = 101,770 parameters. `hidden_units=(900,)` is the
-    tutorials' wide variant.
+    tutorials' wide variant. Called on float32 `[N, 28, 28, 1]` images in [0, 1], it returns
+    `[N, num_classes]` logits.
+
+    Args:
+        hidden_units: the width of each hidden layer, first to last.
+        activation: the hidden layers' activation, by its Keras name.
+        dropout: the rate of the dropout after each hidden layer.
+        num_classes: the number of classes, so of logits.
+        **kwargs: passed on to `keras.Model` (`name`, `dtype`, ...).
     """
 
     def __init__(

@@ -16,7 +16,7 @@ from alexnet_mnist.errors import UserError
 def resolve_precision(precision):
     """The dtype policy `precision` names; `auto` is the faster one for training here: mixed
     bfloat16 on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) when no GPU is visible
-    (1.3-1.6x the float32 rate at the same accuracy, README "Performance"), float32 otherwise."""
+    (1.3-1.6x the float32 rate at the same accuracy, docs/performance.md), float32 otherwise."""
     if precision != "auto":
         return precision
     if tf.config.list_physical_devices("GPU") or not _cpu_has_native_bfloat16():
