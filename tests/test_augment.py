@@ -1,14 +1,17 @@
 """Training-time augmentation: shapes, ranges and labels kept, a function of (seed, epoch, step)
 alone, never applied to validation or test data, and resumable bit for bit."""
 
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from conftest import make_config
+from conftest import latest_checkpoint_number, make_config, resumes
 
 from alexnet_mnist import data
 from alexnet_mnist.data.augmentation import Augmentation, dilate, erode
+from alexnet_mnist.training.run_state import RunState
 from alexnet_mnist.training.train import train_and_evaluate
 
 EVERYTHING = Augmentation(
@@ -126,19 +129,36 @@ def test_probability_leaves_the_other_images_as_they_are():
     assert not Augmentation(contrast=0.5, probability=0.0).enabled
 
 
-def test_resume_mid_epoch_with_augmentation_is_bit_identical(mock_mnist, tmp_path):
-    # 150 examples in batches of 16: 10 steps an epoch, a checkpoint every 4 steps and at each epoch's end.
+class Killed(Exception):
+    """Stands for the process dying at once."""
+
+
+def test_resume_mid_epoch_with_augmentation_is_bit_identical(mock_mnist, tmp_path, monkeypatch, caplog):
+    # 150 examples in batches of 16: 10 steps an epoch, a checkpoint every 4 steps and at each epoch's
+    # end: ckpt-1 and -2 after steps 4 and 8 of epoch 1, ckpt-3 at its end, ckpt-4 after step 4 of epoch 2.
     args = (
-        "model=mlp", "debug=smoke", "progress=false", "deterministic=true", "augment=elastic", "train.epochs=3",
-        "train.batch_size=16", "train.checkpoint_every_steps=4", "train.checkpoints_to_keep=20",
+        "model=mlp", "debug=smoke", "progress=false", "report.plots=false", "deterministic=true", "augment=elastic",
+        "train.epochs=3", "train.batch_size=16", "train.checkpoint_every_steps=4", "train.checkpoints_to_keep=20",
     )  # fmt: skip
-    train_and_evaluate(make_config(*args), tmp_path / "whole")
-    run = tmp_path / "resumed"
-    train_and_evaluate(make_config(*args), run)
-    # Go back to checkpoint 4: epoch 2 after its step 4, as if the run had been killed there.
-    (run / "checkpoints" / "checkpoint").write_text(
-        'model_checkpoint_path: "ckpt-4"\n' + "".join(f'all_model_checkpoint_paths: "ckpt-{i}"\n' for i in range(1, 5))
-    )
+    whole, run = tmp_path / "whole", tmp_path / "resumed"
+    train_and_evaluate(make_config(*args), whole)
+    assert latest_checkpoint_number(whole / "checkpoints") == 9
+    # The same run dies as soon as ckpt-4 is on disk.
+    save = RunState.save
+
+    def save_then_die(state):
+        save(state)
+        if int(state.latest.checkpoint.save_counter) == 4:
+            state.sync()
+            raise Killed
+
+    monkeypatch.setattr(RunState, "save", save_then_die)
+    with pytest.raises(Killed):
+        train_and_evaluate(make_config(*args), run)
+    monkeypatch.undo()
+    assert len((run / "history.csv").read_text().splitlines()) == 2  # the header and epoch 1
+    caplog.set_level(logging.INFO, logger="alexnet_mnist")
     train_and_evaluate(make_config(*args, "train.resume=true"), run)
-    assert "epoch,loss" in (run / "history.csv").read_text()
-    assert (run / "history.csv").read_text() == (tmp_path / "whole" / "history.csv").read_text()
+    assert resumes(caplog.text) == [(str(run / "checkpoints" / "ckpt-4"), 2, 4)]
+    assert (run / "history.csv").read_text() == (whole / "history.csv").read_text()
+    assert latest_checkpoint_number(run / "checkpoints") == 9  # numbered on from ckpt-4, as in the whole run
