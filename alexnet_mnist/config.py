@@ -32,6 +32,10 @@ class AlexNetConfig:
     fc_units: int = 1024
 
 
+# Each model's schema by its `name`.
+MODEL_SCHEMAS = {"mlp": MLPConfig, "alexnet": AlexNetConfig}
+
+
 @dataclass
 class DataConfig:
     name: str = MISSING  # a TFDS dataset of 28x28x1 images with 10 classes
