@@ -33,6 +33,10 @@ class AlexNetConfig:
     lrn_after_pool: bool = True  # CaffeNet's order (faster); false: the paper's conv -> LRN -> pool
 
 
+# Each model's schema by its `name`.
+MODEL_SCHEMAS = {"mlp": MLPConfig, "alexnet": AlexNetConfig}
+
+
 @dataclass
 class DataConfig:
     name: str = MISSING  # a TFDS dataset of 28x28x1 images with 10 classes

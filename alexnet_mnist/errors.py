@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class PeerLost(UserError):
     """Another worker of a multi-worker job died or stopped answering: this one cannot go on."""
+
+
+class RunStopped(UserError):
+    """A run that had to stop after doing some work: its directory, log included, is kept."""

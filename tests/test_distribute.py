@@ -15,9 +15,8 @@ import time
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from conftest import QUIET, REPO
+from conftest import QUIET, REPO, latest_checkpoint_number, require_extra, resumes
 from test_cli import run_cli
-from test_sweep import has_plugin
 
 from alexnet_mnist import data
 from alexnet_mnist.errors import UserError
@@ -174,19 +173,26 @@ def test_a_two_worker_job_agrees_writes_once_and_resumes_after_a_kill(tfds_data_
 
     run = tmp_path / "killed"
     job = start_workers(tmp_path, "killed", [*args, f"hydra.run.dir={run}"])
-    # 8 steps an epoch, a checkpoint every 2: ckpt-5 ends epoch 1, ckpt-6 is the first of epoch 2.
-    index, deadline = run / "checkpoints" / "checkpoint", time.monotonic() + JOB_SECONDS
-    while not (index.is_file() and 'ckpt-6"' in index.read_text()):
+    # 8 steps an epoch, a checkpoint every 2: ckpt-4 ends epoch 1, ckpt-6 is after step 4 of epoch 2.
+    # Wait until the index names ckpt-6 or a later one.
+    saved_at = [(epoch, step) for epoch in (1, 2) for step in (2, 4, 6, 8)]
+    checkpoints, deadline = run / "checkpoints", time.monotonic() + JOB_SECONDS
+    while latest_checkpoint_number(checkpoints) < 6:
         assert all(worker.poll() is None for worker in job) and time.monotonic() < deadline, "the job ended too soon"
         time.sleep(0.05)
     for worker in job:
         worker.send_signal(signal.SIGKILL)
     finish(job)
     assert not (run / "metrics.json").exists()
+    latest = latest_checkpoint_number(checkpoints)
 
     resumed = start_workers(tmp_path, "resumed", [*args, "train.resume=true", f"hydra.run.dir={run}"])
     assert finish(resumed) == [0, 0], output(tmp_path, "resumed1")
-    assert "resumed from" in output(tmp_path, "resumed1")  # the other worker read the chief's checkpoint
+    # Both workers read the chief's latest checkpoint and go on from the step it was saved after.
+    epoch, step = saved_at[latest - 1]
+    resumed_from = [(str(checkpoints / f"ckpt-{latest}"), *((epoch + 1, 0) if step == 8 else (epoch, step)))]
+    assert resumes((run / "alexnet_mnist.log").read_text()) == resumes(output(tmp_path, "resumed1")) == resumed_from
+    assert latest_checkpoint_number(checkpoints) == latest_checkpoint_number(whole / "checkpoints") == 8
     assert (run / "history.csv").read_text() == (whole / "history.csv").read_text()
     assert all(np.array_equal(a, b) for a, b in zip(weights(tmp_path, "resumed0"), weights(tmp_path, "whole0")))
 
@@ -198,8 +204,10 @@ def test_checkpoints_move_between_one_process_and_two_workers(tmp_path):
     job = start_workers(tmp_path, "worker", [*args, "train.epochs=2", "train.resume=true"], mock=200)
     assert finish(job) == [0, 0], output(tmp_path, "worker1")
     assert finish([start(tmp_path, "again", [*args, "train.epochs=3", "train.resume=true"], mock=200)]) == [0]
+    # Each continues from the end of the epoch before: ckpt-1 of the process, ckpt-2 of the job.
     for name, epoch in (("worker1", 2), ("again", 3)):
-        assert f"resumed from {run / 'checkpoints'}" in output(tmp_path, name) and f"epoch {epoch}/{epoch}:" in output(tmp_path, name)
+        assert resumes(output(tmp_path, name)) == [(str(run / "checkpoints" / f"ckpt-{epoch - 1}"), epoch, 0)]
+        assert f"epoch {epoch}/{epoch}:" in output(tmp_path, name)
     assert [row["epoch"] for row in history(run)] == [1, 2, 3]
 
 
@@ -224,8 +232,8 @@ def test_a_dead_worker_stops_the_other_with_one_line(tmp_path):
 
 
 @pytest.mark.real_data
-@pytest.mark.skipif(not has_plugin["submitit_launcher"], reason="the cluster extra (hydra-submitit-launcher) is not installed")
 def test_submitit_local_launcher_runs_a_two_task_job(tfds_data_dir, tmp_path):
+    require_extra("cluster", "hydra_plugins.hydra_submitit_launcher")
     result = run_cli(
         "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2", "distribute=multi_worker",
         "model=mlp", "debug=smoke", *QUIET, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path,

@@ -78,7 +78,7 @@ def test_training_stops_once_the_target_validation_accuracy_is_reached(mock_mnis
     "overrides, expected",
     [
         ((), {"model.name": "alexnet", "model.lrn_after_pool": True, "train.jit_optimizer": True, "augment.elastic_alpha": 2.0}),
-        (("model=mlp",), {"model.name": "mlp", "train.jit_optimizer": False, "augment.elastic_alpha": 0.0, "augment.translate": 0.0}),
+        (("model=mlp",), {"model.name": "mlp", "train.jit_optimizer": False, "augment.elastic_alpha": 0.0, "augment.translate": 1.0, "train.epochs": 20}),
         # The command line's choices win over a model's recipe.
         (("model=mlp", "augment=elastic", "train.epochs=3"), {"augment.elastic_alpha": 2.0, "train.epochs": 3}),
         (("model=mlp", "optimizer=sgd", "optimizer.lr=0.05"), {"optimizer.name": "sgd", "optimizer.lr": 0.05}),

@@ -1,5 +1,7 @@
 """Resume after a crash, nothing half-written, and clear errors for bad input."""
 
+import json
+import logging
 import os
 import shutil
 import signal
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from conftest import QUIET, make_config
+from conftest import QUIET, latest_checkpoint_number, make_config, resumes
 from test_cli import run_cli
 
 from alexnet_mnist import data
@@ -67,16 +69,23 @@ def test_nan_loss_exits_with_one_line_and_keeps_the_last_good_model(mock_mnist, 
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
 
 
-def test_corrupted_latest_checkpoint_is_named_and_can_fall_back(mock_mnist, tmp_path):
+def test_corrupted_latest_checkpoint_is_named_and_can_fall_back(mock_mnist, tmp_path, caplog):
     train_and_evaluate(make_config(*SMOKE, "train.epochs=2"), tmp_path)
+    first_epoch = (tmp_path / "history.csv").read_text().splitlines()[:2]
     (latest,) = tmp_path.glob("checkpoints/ckpt-2.data-*")
     latest.write_bytes(b"\0" * 64)
     resumed = make_config(*SMOKE, "train.epochs=3", "train.resume=true")
     with pytest.raises(UserError, match=r"checkpoint .*ckpt-2 cannot be read.*resume_fallback"):
         train_and_evaluate(resumed, tmp_path)
+    caplog.set_level(logging.INFO, logger="alexnet_mnist")
     fallback = make_config(*SMOKE, "train.epochs=3", "train.resume=true", "train.resume_fallback=true")
     metrics = train_and_evaluate(fallback, tmp_path)
-    assert metrics["epochs"] == 3  # epoch 2 again from the end of epoch 1, then epoch 3
+    # Epoch 2 again from the end of epoch 1 (ckpt-1), then epoch 3.
+    assert f"checkpoint {tmp_path / 'checkpoints' / 'ckpt-2'} cannot be read" in caplog.text
+    assert resumes(caplog.text) == [(str(tmp_path / "checkpoints" / "ckpt-1"), 2, 0)]
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert metrics["epochs"] == 3 and len(history) == 4 and history[:2] == first_epoch
+    assert latest_checkpoint_number(tmp_path / "checkpoints") == 3  # epoch 2's again over the damaged ckpt-2
 
 
 @pytest.mark.parametrize(
@@ -134,22 +143,28 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tfds_data_di
         [sys.executable, "-m", "alexnet_mnist", *args, f"hydra.run.dir={run}"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    # Epoch 1 ends at checkpoint 5 (4 mid-epoch saves of 225 steps, then its end): wait for the
-    # second mid-epoch checkpoint of epoch 2, then kill without warning.
-    index = run / "checkpoints" / "checkpoint"
-    deadline = time.monotonic() + 300
-    while not (index.is_file() and 'ckpt-7"' in index.read_text()):
+    # 225 steps an epoch, run 20 at a time: saved after steps 60, 100, 160 and 200 (the first calls
+    # past each multiple of 50) and at the end, so ckpt-5 ends epoch 1 and ckpt-7 is after step 100
+    # of epoch 2. Wait until the index names ckpt-7 or a later one, then kill without warning.
+    saved_at = [(epoch, step) for epoch in (1, 2, 3) for step in (60, 100, 160, 200, 225)]
+    checkpoints, deadline = run / "checkpoints", time.monotonic() + 300
+    while latest_checkpoint_number(checkpoints) < 7:
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run / "metrics.json").exists()
+    latest = latest_checkpoint_number(checkpoints)
 
     resumed = run_cli(*args, "train.resume=true", f"hydra.run.dir={run}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from" in (run / "alexnet_mnist.log").read_text()
+    # From the latest checkpoint, at the step it was saved after (the next epoch's start for an epoch's end).
+    epoch, step = saved_at[latest - 1]
+    position = (epoch + 1, 0) if step == 225 else (epoch, step)
+    assert resumes((run / "alexnet_mnist.log").read_text()) == [(str(checkpoints / f"ckpt-{latest}"), *position)]
+    assert latest_checkpoint_number(checkpoints) == latest_checkpoint_number(tmp_path / "whole" / "checkpoints") == 15
     assert (run / "history.csv").read_text() == (tmp_path / "whole" / "history.csv").read_text()
-    read = lambda d: __import__("json").loads((d / "metrics.json").read_text())  # noqa: E731
+    read = lambda d: json.loads((d / "metrics.json").read_text())  # noqa: E731
     assert read(run)["test_accuracy"] == read(tmp_path / "whole")["test_accuracy"]
 
 

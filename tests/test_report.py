@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from conftest import make_config
+from conftest import make_config, require_extra
 from PIL import Image
 
 from alexnet_mnist import data
@@ -53,7 +53,7 @@ def test_class_names_come_from_the_dataset(mock_data):
 
 
 def test_tensorboard_events_hold_scalars_and_pictures(mock_data, tmp_path):
-    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    require_extra("tensorboard", "tensorboard")
     train_and_evaluate(make_config(*SMOKE, "train.epochs=2", "logger=tensorboard", "report.plots=false"), tmp_path)
     assert not list(tmp_path.glob("*.png"))
     tags = {}

@@ -1,12 +1,11 @@
 """Sweeps: the summary table, a real multirun on the command line, and the Optuna and joblib configs."""
 
 import csv
-import importlib.util
 import json
 from importlib.resources import files
 
 import pytest
-from conftest import REPO
+from conftest import REPO, require_extra
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -15,16 +14,6 @@ from test_report import PICTURES, assert_pictures
 
 from alexnet_mnist.config import register_schemas
 from alexnet_mnist.reporting import sweep_summary
-
-
-def installed(module):
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # its parent package (hydra_plugins) is missing
-        return False
-
-
-has_plugin = {name: installed(f"hydra_plugins.hydra_{name}") for name in ("optuna_sweeper", "joblib_launcher", "submitit_launcher")}
 
 
 def fake_job(sweep_dir, subdir, overrides, best_val_accuracy=None):
@@ -96,22 +85,22 @@ def compose_with_hydra(*overrides):
         return compose("config", overrides=list(overrides), return_hydra_config=True)
 
 
-@pytest.mark.skipif(not has_plugin["optuna_sweeper"], reason="the optuna extra (hydra-optuna-sweeper) is not installed")
 def test_optuna_config_composes_with_the_plugin():
+    require_extra("optuna", "hydra_plugins.hydra_optuna_sweeper")
     cfg = compose_with_hydra("hparams_search=optuna")
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
     assert cfg.hydra.sweeper.direction == "maximize" and cfg.model.name == "mlp"
 
 
-@pytest.mark.skipif(not has_plugin["joblib_launcher"], reason="the joblib extra (hydra-joblib-launcher) is not installed")
 def test_joblib_launcher_uses_every_core_by_default():
+    require_extra("joblib", "hydra_plugins.hydra_joblib_launcher")
     cfg = compose_with_hydra("hydra/launcher=joblib")
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == -1
 
 
 @pytest.mark.real_data
-@pytest.mark.skipif(not has_plugin["optuna_sweeper"], reason="the optuna extra (hydra-optuna-sweeper) is not installed")
 def test_optuna_runs_two_trials(tfds_data_dir, tmp_path):
+    require_extra("optuna", "hydra_plugins.hydra_optuna_sweeper")
     result = run_cli(
         "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "debug=smoke", "progress=false",
         "report.plots=false", f"hydra.sweep.dir={tmp_path}", cwd=REPO,

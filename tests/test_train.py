@@ -1,4 +1,6 @@
 import json
+import logging
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -8,6 +10,7 @@ import tensorflow_datasets as tfds
 from conftest import make_config
 
 from alexnet_mnist import data
+from alexnet_mnist.atomic_files import read_csv
 from alexnet_mnist.models import build_model
 from alexnet_mnist.training import optimizers, run_state, runtime, train
 from alexnet_mnist.training.optimizers import build_optimizer
@@ -52,26 +55,80 @@ def test_train_chunks_stack_the_epochs_batches_from_any_step(mock_mnist):
     )
 
 
-@pytest.mark.parametrize("eager", [False, True], ids=["tf_function", "run_eagerly"])
-def test_one_epoch_on_mock_data_writes_the_run_files(mock_mnist, tmp_path, eager):
-    config = make_config(*SMOKE, f"train.run_eagerly={eager}", "train.batch_size=50")
-    metrics = train_and_evaluate(config, tmp_path)
+def read_history(run_dir):
+    return [{key: float(value) for key, value in row.items()} for row in read_csv(run_dir / "history.csv")]
+
+
+def test_run_eagerly_runs_the_same_steps_eagerly_to_the_same_results(mock_mnist, tmp_path, monkeypatch):
+    # Each train step records whether it runs eagerly: a tf.function runs its Python once, to trace.
+    eager_steps = []
+    train_step = Trainer._train_step
+
+    def recording_step(self, images, labels):
+        eager_steps.append(tf.executing_eagerly())
+        return train_step(self, images, labels)
+
+    monkeypatch.setattr(Trainer, "_train_step", recording_step)
+    runs = {}
+    for eager in (False, True):
+        eager_steps.clear()
+        config = make_config(*SMOKE, "deterministic=true", "precision=float32", f"train.run_eagerly={eager}", "train.batch_size=50")
+        runs[eager] = train_and_evaluate(config, tmp_path / str(eager))
+        assert eager_steps == ([True] * (1 + 4) if eager else [False])  # warm-up and 180 examples in batches of 50
+    metrics = runs[False]
     assert metrics["epochs"] == 1 and metrics["params"] == 101_770
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
-    assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,loss,accuracy,val_loss,val_accuracy"
-    assert (tmp_path / "model.keras").is_file()
-    assert (tmp_path / "checkpoints" / "checkpoint").is_file()
+    assert json.loads((tmp_path / "False" / "metrics.json").read_text()) == metrics
+    assert (tmp_path / "False" / "history.csv").read_text().splitlines()[0] == "epoch,loss,accuracy,val_loss,val_accuracy"
+    assert (tmp_path / "False" / "model.keras").is_file() and (tmp_path / "False" / "checkpoints" / "checkpoint").is_file()
+    # The same arithmetic: bit for bit here in float32, the tolerance allowing for other CPUs' kernels.
+    # (In mixed bfloat16 a graph's fused kernels round less often: 2e-5 apart in val_loss here.)
+    graph, eager = read_history(tmp_path / "False"), read_history(tmp_path / "True")
+    assert graph[0].keys() == eager[0].keys() and all(eager[0][key] == pytest.approx(graph[0][key], rel=1e-6) for key in graph[0])
+    assert runs[True]["test_accuracy"] == metrics["test_accuracy"]
+    assert runs[True]["test_loss"] == pytest.approx(metrics["test_loss"], rel=1e-6)
 
 
-def test_early_stopping_restores_the_best_epoch(mock_mnist, tmp_path):
-    # Random labels: validation accuracy cannot keep improving, so patience 1 ends the run early.
-    config = make_config(*SMOKE, "train.epochs=30", "train.early_stopping.patience=1", "optimizer.lr=0.05")
+def test_jit_compile_compiles_the_steps_and_changes_no_result_without_dropout(mock_mnist, tmp_path, monkeypatch):
+    # XLA draws other random numbers than TensorFlow's kernels for the same stateless seed
+    # (tensorflow/tensorflow#121243), so dropout masks differ: compared without dropout.
+    trainers = []
+    monkeypatch.setattr(train, "Trainer", lambda *args, **kwargs: trainers.append(Trainer(*args, **kwargs)) or trainers[-1])
+    args = (*SMOKE, "report.plots=false", "deterministic=true", "precision=float32", "model.dropout=0", "train.epochs=2")
+    plain = train_and_evaluate(make_config(*args), tmp_path / "plain")
+    compiled = train_and_evaluate(make_config(*args, "train.jit_compile=true"), tmp_path / "xla")
+    batch = (tf.zeros([50, 28, 28, 1]), tf.zeros([50], tf.int64))
+    assert "HloModule" in trainers[1].train_step.experimental_get_compiler_ir(*batch)(stage="hlo")
+    assert "HloModule" in trainers[1].eval_step.experimental_get_compiler_ir(*batch)(stage="hlo")
+    with pytest.raises(ValueError, match="jit_compile"):
+        trainers[0].train_step.experimental_get_compiler_ir(*batch)
+    # XLA fuses ops and orders float32 sums its own way: 2e-7 apart after two epochs here, so 1e-5
+    # leaves a wide margin while a changed step (a lost label smoothing, a skipped batch) moves
+    # the loss by more than 1e-3. The accuracies count the same predictions.
+    for a, b in zip(read_history(tmp_path / "plain"), read_history(tmp_path / "xla"), strict=True):
+        assert a.keys() == b.keys() and all(b[key] == pytest.approx(a[key], rel=1e-5) for key in a)
+    assert compiled["test_accuracy"] == plain["test_accuracy"]
+    assert compiled["test_loss"] == pytest.approx(plain["test_loss"], rel=1e-5)
+
+
+def test_early_stopping_keeps_the_best_epoch_and_stops_patience_epochs_after_it(mock_mnist, tmp_path):
+    # Random labels: validation accuracy cannot keep improving, so patience 2 ends the run early.
+    config = make_config(
+        *SMOKE, "report.plots=false", "deterministic=true", "precision=float32", "train.epochs=30",
+        "train.early_stopping.patience=2", "optimizer.lr=0.05",
+    )  # fmt: skip
     metrics = train_and_evaluate(config, tmp_path)
-    assert metrics["epochs"] < 30
-    history = (tmp_path / "history.csv").read_text().splitlines()[1:]
-    assert len(history) == metrics["epochs"]
-    assert metrics["best_val_accuracy"] == max(float(row.split(",")[4]) for row in history)
+    history = read_history(tmp_path)
+    accuracies = [row["val_accuracy"] for row in history]
+    best = accuracies.index(max(accuracies))  # the first to reach it: an equal later one is no improvement
+    assert metrics["epochs"] == len(history) == best + 1 + 2 < 30
+    assert metrics["best_val_accuracy"] == pytest.approx(accuracies[best])
+    # model.keras holds the best epoch's weights: it scores that epoch's validation loss, which
+    # the last epoch's weights do not; the test metrics are those weights' scores too.
+    splits, trainer = train.make_splits(config), Trainer(keras.models.load_model(tmp_path / "model.keras"), None)
+    val_loss, val_accuracy = trainer.evaluate(splits.val)
+    assert val_accuracy == pytest.approx(accuracies[best]) and val_loss == pytest.approx(history[best]["val_loss"], rel=1e-6)
+    assert history[-1]["val_loss"] != pytest.approx(history[best]["val_loss"], rel=1e-3)
+    assert (metrics["test_loss"], metrics["test_accuracy"]) == pytest.approx(trainer.evaluate(splits.test), rel=1e-6)
 
 
 def test_same_seed_twice_gives_identical_history(mock_mnist, tmp_path):
@@ -104,13 +161,24 @@ def test_mixed_bfloat16_training_saves_a_float32_model(mock_mnist, tmp_path):
     assert {weight.dtype for weight in model.weights} == {"float32"}
 
 
-@pytest.mark.parametrize("native_bfloat16, expected", [(True, "mixed_bfloat16"), (False, "float32")])
-def test_auto_precision_follows_the_cpu(monkeypatch, native_bfloat16, expected):
-    monkeypatch.setattr(runtime, "_cpu_has_native_bfloat16", lambda: native_bfloat16)
-    monkeypatch.setattr(runtime.tf.config, "list_physical_devices", lambda kind=None: [])
-    assert runtime.resolve_precision("auto") == expected
-    assert runtime.resolve_precision("float32") == "float32"
+def test_auto_precision_without_native_bfloat16_or_with_a_gpu_is_float32(monkeypatch):
+    monkeypatch.setattr(runtime, "_cpu_has_native_bfloat16", lambda: False)
+    assert runtime.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(runtime, "_cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(runtime.tf.config, "list_physical_devices", lambda kind=None: ["a GPU"])
+    assert runtime.resolve_precision("auto") == "float32"
+    assert runtime.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
     assert make_config(*SMOKE).precision.value == "auto"
+
+
+def test_auto_precision_reads_this_cpu_and_the_run_log_names_it(mock_mnist, tmp_path, caplog):
+    flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags") for flag in line.split()}
+    native = bool(flags & {"avx512_bf16", "amx_bf16"}) and not tf.config.list_physical_devices("GPU")
+    expected = "mixed_bfloat16" if native else "float32"
+    assert runtime.resolve_precision("auto") == expected
+    caplog.set_level(logging.INFO, logger="alexnet_mnist")
+    train_and_evaluate(make_config(*SMOKE, "report.plots=false", "data.train_examples=64"), tmp_path)
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("precision ")] == [f"precision {expected}"]
 
 
 def test_one_training_dataset_serves_every_epoch_of_a_run(mock_mnist, tmp_path, monkeypatch):
@@ -207,16 +275,17 @@ def test_time_to_accuracy_sums_the_epochs_until_the_first_that_reached_it():
 @pytest.mark.parametrize(
     "schedule, warmup, expected",
     [
-        # step 0, end of warm-up (step 30 of 100), last step
-        ("onecycle", 0, (1e-3 / 25, 1e-3, 0.0)),
-        ("cosine", 30, (0.0, 1e-3, 0.0)),
+        # steps 0, 15 (half the warm-up), 30 (its end), 65 (half the decay) and 100 (the last) of 100
+        ("onecycle", 0, (1e-3 / 25, (1e-3 / 25 + 1e-3) / 2, 1e-3, (1e-3 + 1e-3 / 250_000) / 2, 1e-3 / 250_000)),
+        ("cosine", 30, (0.0, 1e-3 / 2, 1e-3, 1e-3 / 2, 0.0)),
     ],
 )
 def test_warm_up_then_decay(schedule, warmup, expected):
     optimizer = build_optimizer("adamw", 1e-3, schedule=schedule, total_steps=100, warmup_steps=warmup, weight_decay=0.05)
     schedule_fn = optimizer._learning_rate
-    rates = [float(schedule_fn(step)) for step in (0, 30, 100)]
-    np.testing.assert_allclose(rates, expected, atol=1e-8)
+    rates = [float(schedule_fn(step)) for step in (0, 15, 30, 65, 100)]
+    # Relative to each rate, so that the one-cycle's last, lr / 250,000 = 4e-9, is told from 0 and from lr / 25,000.
+    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-15)
     assert optimizer.weight_decay == 0.05 and type(optimizer).__name__ == "AdamW"
 
 

@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from alexnet_mnist import quiet
 from alexnet_mnist.cli import run_directory
-from alexnet_mnist.config import Mode, check_ranges, register_schemas
-from alexnet_mnist.errors import PeerLost, UserError
+from alexnet_mnist.config import MODEL_SCHEMAS, Mode, check_ranges, register_schemas
+from alexnet_mnist.errors import PeerLost, RunStopped, UserError
 
 log = logging.getLogger("alexnet_mnist")
 
@@ -62,7 +62,8 @@ def main(cfg: DictConfig):
             return math.nan
         if isinstance(error, UserError):
             # Rejected before any work, a command leaves nothing behind; after some, its files stay.
-            run_directory.remove_if_bookkeeping_only(output_dir, log_name)
+            if not isinstance(error, RunStopped):
+                run_directory.remove_if_bookkeeping_only(output_dir, log_name)
             if not verbose:
                 log.error("%s", error)
                 if isinstance(error, PeerLost):
@@ -86,5 +87,10 @@ def _resolve(cfg, output_dir):
     run_config = Path(cfg.resume) / ".hydra" / "config.yaml"
     if not run_config.is_file():
         raise UserError(f"resume={cfg.resume}: not a run directory (no {run_config})")
-    merged = OmegaConf.merge(cfg, OmegaConf.load(run_config), {"resume": cfg.resume, "train": {"resume": True}})
+    saved = OmegaConf.load(run_config)
+    # The run's model takes its own schema: merged into the command line's model, an MLP's keys
+    # were unknown to AlexNet's.
+    base = cfg.copy()
+    base.model = OmegaConf.structured(MODEL_SCHEMAS[saved.model.name])
+    merged = OmegaConf.merge(base, saved, {"resume": cfg.resume, "train": {"resume": True}})
     return OmegaConf.to_object(merged), cfg.resume

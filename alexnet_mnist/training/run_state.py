@@ -122,6 +122,9 @@ class RunState:
                 log.warning("checkpoint %s cannot be read (%s); trying the one before it", path, type(error).__name__)
         else:
             raise UserError(f"no checkpoint in {self.shared_dir / 'checkpoints'} can be read")
+        # Asynchronous saves store a stale save counter (0): numbered from it, the next checkpoint
+        # would be ckpt-1 again, over an older one. Number it after the one read instead.
+        self.latest.checkpoint.save_counter.assign(int(Path(path).name.rsplit("-", 1)[1]))
         self.history = _read_epochs(self.shared_dir / "history.csv", int(self.epoch))
         self.timing = _read_epochs(self.shared_dir / "timing.csv", int(self.epoch))
         log.info("resumed from %s: epoch %d, step %d", path, int(self.epoch) + 1, int(self.step))

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from alexnet_mnist.errors import UserError
+from alexnet_mnist.errors import RunStopped
 from alexnet_mnist.models.base import INPUT_SHAPE
 
 
@@ -174,7 +174,7 @@ class Trainer:
 
 
 
-class NonFiniteLoss(UserError):
+class NonFiniteLoss(RunStopped):
     def __init__(self, step):
         super().__init__(
             f"the training loss became NaN or infinite at step {step}; the checkpoints and model.keras "
