@@ -31,6 +31,7 @@ class AlexNetConfig:
     lrn: bool = True
     fc_units: int = 1024
     lrn_after_pool: bool = True  # CaffeNet's order (faster); false: the paper's conv -> LRN -> pool
+    kernel_sizes: list[int] = field(default_factory=lambda: [5, 5, 3, 3, 3])  # conv1 ... conv5
 
 
 # Each model's schema by its `name`.
@@ -141,6 +142,9 @@ class Quantization(str, Enum):
 @dataclass
 class EnsembleConfig:
     members: int = 1  # K > 1 trains K members with seeds seed, seed+1, ... in members/<k>/
+    # Members that differ in more than their seed: member k also takes variants[k % len(variants)],
+    # settings over the run's own (e.g. {model: {kernel_sizes: [3, 3, 3, 3, 3]}, augment: {elastic_alpha: 0}}).
+    variants: list[Any] = field(default_factory=list)
     combine: Combine = Combine.mean_prob
     runs: list[str] = field(default_factory=list)  # mode=ensemble: run directories, .keras files or globs
 
@@ -292,6 +296,9 @@ def check_ranges(config: Config) -> None:
     port = config.distribute.port
     checks.append(("distribute.port", port, port is None or 1024 <= port < 65536, "null or in [1024, 65536)"))
     checks.append(("augment.elastic_sigma", config.augment.elastic_sigma, config.augment.elastic_sigma > 0, "> 0"))
+    if isinstance(config.model, AlexNetConfig):
+        sizes = config.model.kernel_sizes
+        checks.append(("model.kernel_sizes", sizes, len(sizes) == 5 and all(s >= 1 and s % 2 for s in sizes), "5 odd sizes >= 1"))
     if isinstance(config.model, MLPConfig):
         units = config.model.hidden_units
         checks.append(("model.hidden_units", units, all(u >= 1 for u in units), "a list of sizes >= 1"))

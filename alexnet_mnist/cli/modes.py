@@ -8,8 +8,16 @@ or the chief of its multi-worker job writes them).
 import logging
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from alexnet_mnist.cli import run_directory
-from alexnet_mnist.config import Config, DistributeConfig, Strategy
+from alexnet_mnist.config import (
+    MODEL_SCHEMAS,
+    Config,
+    DistributeConfig,
+    Strategy,
+    check_ranges,
+)
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.inference import export, prediction, saved_models
 from alexnet_mnist.reporting import run_report
@@ -28,7 +36,8 @@ def train(config: Config, workdir):
     job only the chief writes the run directory, its log included, and exports; the other workers
     return None."""
     if config.ensemble.members > 1:
-        val_accuracy = ensembles.train_ensemble(config, workdir)["val_accuracy"]
+        members = [_member_config(config, k) for k in range(config.ensemble.members)]
+        val_accuracy = ensembles.train_ensemble(members, config.ensemble.combine.value, make_splits(config), workdir)["val_accuracy"]
     else:
         # Creating a strategy starts TensorFlow, whose thread pools are fixed from then on.
         set_thread_counts(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
@@ -41,6 +50,25 @@ def train(config: Config, workdir):
     if config.export.tflite:
         _export(config, Path(workdir) / saved_models.MODEL_FILE)
     return val_accuracy
+
+
+def _member_config(config: Config, k):
+    """Member k's config: seed + k, and `ensemble.variants[k % len]` over the run's own settings (a
+    variant naming another model takes that model's schema and defaults)."""
+    variants = config.ensemble.variants
+    variant = variants[k % len(variants)] if variants else {}
+    base = OmegaConf.structured(config)
+    name = (variant.get("model") or {}).get("name", config.model.name)
+    if name != config.model.name:
+        if name not in MODEL_SCHEMAS:
+            raise UserError(f"ensemble.variants[{k % len(variants)}]: model.name={name} is not one of {sorted(MODEL_SCHEMAS)}")
+        base.model = OmegaConf.structured(MODEL_SCHEMAS[name])
+    try:
+        member = OmegaConf.to_object(OmegaConf.merge(base, variant, {"seed": config.seed + k, "ensemble": {"members": 1, "variants": []}}))
+    except Exception as error:  # OmegaConf's validation errors: an unknown key or a wrong type
+        raise UserError(f"ensemble.variants[{k % len(variants)}]: {str(error).splitlines()[0]}") from None
+    check_ranges(member)
+    return member
 
 
 def assemble(config: Config, workdir):

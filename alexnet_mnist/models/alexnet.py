@@ -28,11 +28,19 @@ class AlexNet(ImageClassifier):
             response normalization.
         fc_units: the width of fc6 and fc7.
         lrn_after_pool: normalise the pooled tensor (CaffeNet) rather than the convolution's (the paper).
+        kernel_sizes: the kernel side of conv1 ... conv5 (ensembles mix sizes to make members differ).
         **kwargs: passed on to `keras.Model` (`name`, `dtype`, ...).
     """
 
     def __init__(
-        self, num_classes=NUM_CLASSES, dropout=0.5, lrn=True, fc_units=1024, lrn_after_pool=True, **kwargs
+        self,
+        num_classes=NUM_CLASSES,
+        dropout=0.5,
+        lrn=True,
+        fc_units=1024,
+        lrn_after_pool=True,
+        kernel_sizes=(5, 5, 3, 3, 3),
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
@@ -40,6 +48,9 @@ class AlexNet(ImageClassifier):
         self.lrn = bool(lrn)
         self.fc_units = int(fc_units)
         self.lrn_after_pool = bool(lrn_after_pool)
+        self.kernel_sizes = tuple(int(size) for size in kernel_sizes)
+        if len(self.kernel_sizes) != 5:
+            raise ValueError(f"kernel_sizes needs one size per conv layer (5), not {self.kernel_sizes}")
 
         def conv(filters, size, name):
             return keras.layers.Conv2D(filters, size, padding="same", activation="relu", name=name)
@@ -50,11 +61,12 @@ class AlexNet(ImageClassifier):
         def norm(name):
             return LocalResponseNormalization(name=name) if self.lrn else keras.layers.Identity(name=name)
 
-        self.conv1, self.norm1, self.pool1 = conv(64, 5, "conv1"), norm("lrn1"), pool("pool1")
-        self.conv2, self.norm2, self.pool2 = conv(192, 5, "conv2"), norm("lrn2"), pool("pool2")
-        self.conv3 = conv(384, 3, "conv3")
-        self.conv4 = conv(256, 3, "conv4")
-        self.conv5, self.pool5 = conv(256, 3, "conv5"), pool("pool5")
+        k1, k2, k3, k4, k5 = self.kernel_sizes
+        self.conv1, self.norm1, self.pool1 = conv(64, k1, "conv1"), norm("lrn1"), pool("pool1")
+        self.conv2, self.norm2, self.pool2 = conv(192, k2, "conv2"), norm("lrn2"), pool("pool2")
+        self.conv3 = conv(384, k3, "conv3")
+        self.conv4 = conv(256, k4, "conv4")
+        self.conv5, self.pool5 = conv(256, k5, "conv5"), pool("pool5")
         self.flatten = keras.layers.Flatten()
         self.drop6 = Dropout(self.dropout)
         self.fc6 = keras.layers.Dense(self.fc_units, activation="relu", name="fc6")
@@ -84,6 +96,7 @@ class AlexNet(ImageClassifier):
             "lrn": self.lrn,
             "fc_units": self.fc_units,
             "lrn_after_pool": self.lrn_after_pool,
+            "kernel_sizes": self.kernel_sizes,
         }
 
     @classmethod

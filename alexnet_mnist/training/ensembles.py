@@ -1,6 +1,5 @@
 """Ensembles as part of a run: K members trained in one run, or the models of earlier runs."""
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -8,23 +7,23 @@ from alexnet_mnist.atomic_files import write_json
 from alexnet_mnist.config import Config
 from alexnet_mnist.inference import saved_models
 from alexnet_mnist.models import Ensemble
-from alexnet_mnist.training.train import make_splits, train_and_evaluate
+from alexnet_mnist.training.train import train_and_evaluate
 from alexnet_mnist.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
 
-def train_ensemble(config: Config, workdir) -> dict:
-    """Train `config.ensemble.members` members with seeds seed, seed+1, ... into `workdir/members/<k>/`,
-    then assemble and evaluate them as `assemble` does. Returns the ensemble's metrics."""
+def train_ensemble(member_configs: list[Config], combine, splits, workdir) -> dict:
+    """Train one member per config into `workdir/members/<k>/`, then assemble them as `assemble` does,
+    evaluated on `splits`. Returns the ensemble's metrics."""
     workdir = Path(workdir)
     paths = []
-    for k in range(config.ensemble.members):
-        log.info("ensemble member %d/%d (seed %d)", k + 1, config.ensemble.members, config.seed + k)
+    for k, config in enumerate(member_configs):
+        log.info("ensemble member %d/%d (seed %d, model %s)", k + 1, len(member_configs), config.seed, config.model)
         member_dir = workdir / "members" / str(k)
-        train_and_evaluate(dataclasses.replace(config, seed=config.seed + k), member_dir)
+        train_and_evaluate(config, member_dir)
         paths.append(member_dir / saved_models.MODEL_FILE)
-    return assemble(paths, config.ensemble.combine.value, make_splits(config), workdir)
+    return assemble(paths, combine, splits, workdir)
 
 
 def assemble(model_paths, combine, splits, workdir) -> dict:
