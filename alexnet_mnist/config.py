@@ -32,6 +32,7 @@ class AlexNetConfig:
     fc_units: int = 1024
     lrn_after_pool: bool = True  # CaffeNet's order (faster); false: the paper's conv -> LRN -> pool
     kernel_sizes: list[int] = field(default_factory=lambda: [5, 5, 3, 3, 3])  # conv1 ... conv5
+    batch_norm: bool = False  # batch normalization between each conv and its ReLU
 
 
 # Each model's schema by its `name`.

@@ -37,7 +37,7 @@ def test_every_config_file_composes_to_a_typed_config(override):
 # The headline recipe (README "Configuration" and "Accuracy and robustness"), every key of the groups
 # that decide what a default run trains: a change to any of them must be deliberate.
 DEFAULT_RECIPE = {
-    "model": {"name": "alexnet", "dropout": 0.3, "lrn": True, "fc_units": 1024, "lrn_after_pool": True, "kernel_sizes": [5, 5, 3, 3, 3]},
+    "model": {"name": "alexnet", "dropout": 0.3, "lrn": True, "fc_units": 1024, "lrn_after_pool": True, "kernel_sizes": [5, 5, 3, 3, 3], "batch_norm": False},
     "data": {"name": "mnist", "data_dir": None, "download": False, "val_fraction": 0.1, "train_examples": None, "eval_examples": None},
     "optimizer": {"name": "adamw", "lr": 2e-3, "momentum": 0.0, "weight_decay": 0.05, "schedule": "onecycle", "warmup_epochs": 0.0, "lr_batch_size": None},
     "train": {

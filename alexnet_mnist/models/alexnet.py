@@ -29,6 +29,7 @@ class AlexNet(ImageClassifier):
         fc_units: the width of fc6 and fc7.
         lrn_after_pool: normalise the pooled tensor (CaffeNet) rather than the convolution's (the paper).
         kernel_sizes: the kernel side of conv1 ... conv5 (ensembles mix sizes to make members differ).
+        batch_norm: batch normalization between each conv and its ReLU (off: the AlexNet of the paper).
         **kwargs: passed on to `keras.Model` (`name`, `dtype`, ...).
     """
 
@@ -40,6 +41,7 @@ class AlexNet(ImageClassifier):
         fc_units=1024,
         lrn_after_pool=True,
         kernel_sizes=(5, 5, 3, 3, 3),
+        batch_norm=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -51,9 +53,12 @@ class AlexNet(ImageClassifier):
         self.kernel_sizes = tuple(int(size) for size in kernel_sizes)
         if len(self.kernel_sizes) != 5:
             raise ValueError(f"kernel_sizes needs one size per conv layer (5), not {self.kernel_sizes}")
+        self.batch_norm = bool(batch_norm)
 
         def conv(filters, size, name):
-            return keras.layers.Conv2D(filters, size, padding="same", activation="relu", name=name)
+            # With batch normalization, ReLU follows it, and its shift makes the conv's bias redundant.
+            activation, bias = (None, False) if self.batch_norm else ("relu", True)
+            return keras.layers.Conv2D(filters, size, padding="same", activation=activation, use_bias=bias, name=name)
 
         def pool(name):
             return keras.layers.MaxPooling2D(3, strides=2, padding="same", name=name)
@@ -67,6 +72,7 @@ class AlexNet(ImageClassifier):
         self.conv3 = conv(384, k3, "conv3")
         self.conv4 = conv(256, k4, "conv4")
         self.conv5, self.pool5 = conv(256, k5, "conv5"), pool("pool5")
+        self.batch_norms = [keras.layers.BatchNormalization(name=f"bn{i}") for i in range(1, 6)] if self.batch_norm else []
         self.flatten = keras.layers.Flatten()
         self.drop6 = Dropout(self.dropout)
         self.fc6 = keras.layers.Dense(self.fc_units, activation="relu", name="fc6")
@@ -77,13 +83,19 @@ class AlexNet(ImageClassifier):
         self.build((None, *INPUT_SHAPE))
 
     def call(self, inputs, training=False):
-        x = self._normalized_pool(self.conv1(inputs), self.norm1, self.pool1)
-        x = self._normalized_pool(self.conv2(x), self.norm2, self.pool2)
-        x = self.conv4(self.conv3(x))
-        x = self.pool5(self.conv5(x))
+        x = self._normalized_pool(self._conv(0, inputs, training), self.norm1, self.pool1)
+        x = self._normalized_pool(self._conv(1, x, training), self.norm2, self.pool2)
+        x = self._conv(3, self._conv(2, x, training), training)
+        x = self.pool5(self._conv(4, x, training))
         x = self.fc6(self.drop6(self.flatten(x), training=training))
         x = self.fc7(self.drop7(x, training=training))
         return self.logits(x)
+
+    def _conv(self, i, x, training):
+        x = (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)[i](x)
+        if not self.batch_norm:
+            return x
+        return keras.ops.relu(self.batch_norms[i](x, training=training))
 
     def _normalized_pool(self, x, norm, pool):
         return norm(pool(x)) if self.lrn_after_pool else pool(norm(x))
@@ -97,6 +109,7 @@ class AlexNet(ImageClassifier):
             "fc_units": self.fc_units,
             "lrn_after_pool": self.lrn_after_pool,
             "kernel_sizes": self.kernel_sizes,
+            "batch_norm": self.batch_norm,
         }
 
     @classmethod

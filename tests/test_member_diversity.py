@@ -1,11 +1,13 @@
-"""Ensemble members that differ in more than their seed (`ensemble.variants`)."""
+"""What makes models differ: ensemble members beyond their seed (`ensemble.variants`), the AlexNet's
+kernel sizes, and batch normalization as an option."""
 
 import json
 
+import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from alexnet_mnist import AlexNet
+from alexnet_mnist import AlexNet, load_model
 from alexnet_mnist.cli import modes
 from alexnet_mnist.config import AlexNetConfig, MLPConfig
 from alexnet_mnist.errors import UserError
@@ -44,6 +46,17 @@ def test_kernel_sizes_shape_the_alexnet():
     assert AlexNet(kernel_sizes=(3, 3, 3, 3, 3)).count_params() < AlexNet().count_params() == 7_703_242
     with pytest.raises(ValueError, match="one size per conv layer"):
         AlexNet(kernel_sizes=(3, 3))
+
+
+def test_batch_norm_is_an_option_and_a_saved_model_keeps_it(tmp_path):
+    model = AlexNet(batch_norm=True)
+    # Five BatchNormalizations (4 values per channel) instead of the five conv biases.
+    assert model.count_params() == 7_703_242 + 3 * (64 + 192 + 384 + 256 + 256)
+    x = np.random.default_rng(0).random((8, 28, 28, 1), np.float32)
+    model(x, training=True)  # moves the running statistics: inference differs from a fresh model
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "model.keras")(x), model(x), atol=1e-5)
+    assert AlexNet().batch_norm is False
 
 
 def test_a_mixed_ensemble_trains_its_members_and_assembles_them(tmp_path):
