@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from conftest import make_config
 
 from alexnet_mnist import AlexNet, load_model
 from alexnet_mnist.cli import modes
 from alexnet_mnist.config import AlexNetConfig, MLPConfig
 from alexnet_mnist.errors import UserError
-from conftest import make_config
 
 VARIANTS = "ensemble.variants=[{model:{kernel_sizes:[3,3,3,3,3]}},{model:{name:mlp,hidden_units:[64]},augment:{elastic_alpha:0.0}}]"
 
