@@ -41,11 +41,14 @@ TABLE_ROWS = [group for _, group in GROUPS] + [OPTIMIZER, OTHER]
 # Events on the compute threads that are not kernels: the function and loop ops around them, and
 # the thread pool's own bookkeeping.
 NOT_KERNELS = {"Process", "Run", "Record", "StartRegion", "StopRegion", "While", "StatefulPartitionedCall",
-               "PartitionedCall"}
+               "PartitionedCall", "Start", "Done", "Execute"}
+# The XLA executable's span (its launch and thunks, listed above, lie inside it): the only XLA code of
+# the step is the optimizer's update (train.jit_optimizer).
+XLA_EXECUTABLE = "ExecuteAsyncOnStream"
 
 
 def group_of(op_name, op_type):
-    if "/adam/" in op_name:
+    if "/adam/" in op_name or "/adam_w/" in op_name or op_type == XLA_EXECUTABLE:
         return OPTIMIZER
     return next((group for kind, group in GROUPS if kind in op_type), OTHER)
 
