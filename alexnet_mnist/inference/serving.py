@@ -142,7 +142,7 @@ def serve(model_path, dataset: Dataset, host="127.0.0.1", port=7860, max_file_mb
             server_name=host,
             server_port=port,
             share=False,
-            max_file_size=int(max_file_mb * 1_000_000),
+            max_file_size=int(max_file_mb * 2**20),  # MB as Gradio counts them: MiB
             prevent_thread_lock=True,
             quiet=True,
             ssr_mode=False,
