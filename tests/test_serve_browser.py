@@ -34,9 +34,11 @@ CHROMIUM_FLAGS = [
 ]
 MAX_FILE_MB = 1  # the server's upload limit here, so that an oversized file stays small
 ANSWER = re.compile(r"^(.+) \((\d\.\d{4})\)$")  # mode=predict's `name (probability)`
-# Strokes in fractions of the canvas side (x, y): a seven and a zero, as a mouse draws them.
+# Strokes in fractions of the canvas side (x, y): a seven and a zero, as a mouse draws them. Each
+# mouse event costs a frame of software WebGL in a GPU-less Chromium: the strokes keep to few of them.
 SEVEN = [[(0.25, 0.22), (0.75, 0.22), (0.45, 0.8)]]
-ZERO = [[(0.5 + 0.2 * np.sin(a), 0.5 - 0.3 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 40)]]
+ZERO = [[(0.5 + 0.2 * np.sin(a), 0.5 - 0.3 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 13)]]
+STEPS = 4  # mouse events from one point of a stroke to the next
 
 
 def run_cli(*args, cwd):
@@ -139,7 +141,7 @@ def draw(page, strokes):
         page.mouse.move(left + stroke[0][0] * shown, top + stroke[0][1] * shown)
         page.mouse.down()
         for fx, fy in stroke[1:]:
-            page.mouse.move(left + fx * shown, top + fy * shown, steps=10)
+            page.mouse.move(left + fx * shown, top + fy * shown, steps=STEPS)
         page.mouse.up()
 
 
