@@ -14,6 +14,7 @@ section of benchmarks/RESULTS.md.
 """
 
 import argparse
+import os
 import re
 import selectors
 import signal
@@ -67,8 +68,8 @@ def timed_requests(url, count, latencies, failures):
         start = time.perf_counter()
         try:
             client.predict(handle_file(str(PHOTO)), api_name="/photo")
-        except Exception:  # any failure of a request is what is counted
-            failures.append(1)
+        except Exception as error:  # any failure of a request is what is counted
+            failures.append(f"{type(error).__name__}: {error}")
             continue
         latencies.append(1000 * (time.perf_counter() - start))
 
@@ -83,7 +84,7 @@ def measure(url, requests):
         thread.start()
     for thread in threads:
         thread.join()
-    return {"1": (one, len(one_failed)), str(CLIENTS): (many, len(many_failed))}
+    return {"1": (one, one_failed), str(CLIENTS): (many, many_failed)}
 
 
 def p95(values):
@@ -97,7 +98,7 @@ def main():
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    rows, verdicts = [], []
+    rows, verdicts, loads = [], [], [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as scratch:
         for name in ("mlp", "alexnet"):
             checkpoint, which = getattr(args, name), "trained"
@@ -107,10 +108,14 @@ def main():
             process, url = start_server(checkpoint, scratch)
             try:
                 results = measure(url, args.requests)
+                loads.append(os.getloadavg()[0])
             finally:
                 process.send_signal(signal.SIGINT)
                 process.communicate(timeout=60)
-            for clients, (latencies, failed) in results.items():
+            for clients, (latencies, failures) in results.items():
+                failed = len(failures)
+                for failure in sorted(set(failures)):
+                    print(f"{name}, {clients} clients: {failures.count(failure)} x {failure}", file=sys.stderr)
                 median = statistics.median(latencies)
                 rows.append(f"| {name} ({which}) | {clients} | {len(latencies) + failed} | {median:.1f} | {p95(latencies):.1f} | {failed} |")
                 print(rows[-1], flush=True)
@@ -125,7 +130,9 @@ def main():
         f"CPU: {cpu_model()}, 2 cores. `python -m alexnet_mnist mode=serve` on 127.0.0.1, requests from `gradio_client` on "
         f"the same machine: docs/pictures/photo_digit.jpg ({PHOTO.stat().st_size // 1000} kB) on the page's `/photo` "
         "endpoint (upload, queue, preparation, model, preview written and downloaded); "
-        f"{WARMUP} warm-up requests first. Written by `benchmarks/serve_latency.py`.",
+        f"{WARMUP} warm-up requests first. Load average (1 minute) at the start and after each model: "
+        f"{', '.join(f'{load:.1f}' for load in loads)}; above 2, other jobs were sharing the 2 cores. "
+        "Written by `benchmarks/serve_latency.py`.",
         "",
         "| model | clients at once | requests | median (ms) | p95 (ms) | failed |",
         "|---|---:|---:|---:|---:|---:|",
