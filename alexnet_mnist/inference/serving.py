@@ -6,11 +6,19 @@ the dataset's preparation, `Classifier`, `answer`), so both give the same class 
 the same file. It works offline: Gradio's analytics are off, there is no share link, and every asset comes from this server.
 """
 
+import hashlib
+import io
 import logging
 import os
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from alexnet_mnist.atomic_files import atomic_path
 
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
@@ -50,17 +58,33 @@ SELECT_BRUSH = """
 """
 
 
-def build_page(classifier: Classifier, dataset: Dataset, title: str, invert=Invert.auto) -> gr.Blocks:
+def preview_file(prepared, directory: Path) -> str:
+    """The 28x28 image the model saw, enlarged, as a PNG file in `directory` named by its content.
+
+    Returned as a file rather than an array: Gradio rewrites an array's cache file on every answer,
+    and a client downloading the same picture meanwhile (4 clients sending one photo) got an empty
+    body; a file is copied into Gradio's cache once, under a temporary name renamed into place."""
+    pixels = np.kron((prepared * 255).round().astype(np.uint8), np.ones((PREVIEW_SCALE, PREVIEW_SCALE), np.uint8))
+    encoded = io.BytesIO()
+    Image.fromarray(pixels).save(encoded, format="png")
+    path = directory / f"{hashlib.sha256(encoded.getvalue()).hexdigest()[:32]}.png"
+    if not path.exists():
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(encoded.getvalue())
+    return str(path)
+
+
+def build_page(classifier: Classifier, dataset: Dataset, title: str, previews: Path, invert=Invert.auto) -> gr.Blocks:
     """The Gradio app: a sketchpad and an upload/webcam/paste box; for the input shown, the answer
-    (`answer()`'s line), the ten classes as bars, the 28x28 image the model saw, and a status line."""
+    (`answer()`'s line), the ten classes as bars, the 28x28 image the model saw (a file in
+    `previews`), and a status line."""
     prepare = PREPARATIONS[dataset.preparation]
     what = WHAT[dataset.preparation]
 
     def respond(prepared):
         probabilities = classifier.probabilities(prepared[None, ..., None])[0]
         bars = {name: float(p) for name, p in zip(dataset.class_names, probabilities)}
-        preview = np.kron((prepared * 255).round().astype(np.uint8), np.ones((PREVIEW_SCALE, PREVIEW_SCALE), np.uint8))
-        return bars, preview, f"### {answer(probabilities, dataset.class_names)}", ""
+        return bars, preview_file(prepared, previews), f"### {answer(probabilities, dataset.class_names)}", ""
 
     def refuse(message):
         return None, None, "", message
@@ -121,7 +145,7 @@ def build_page(classifier: Classifier, dataset: Dataset, title: str, invert=Inve
                 status = gr.Markdown(elem_id="status")
                 bars = gr.Label(num_top_classes=len(dataset.class_names), label="Probabilities", elem_id="bars")
                 seen = gr.Image(
-                    label="What the model saw (28x28)", interactive=False, format="png", height=260, elem_id="seen"
+                    label="What the model saw (28x28)", type="filepath", interactive=False, height=260, elem_id="seen"
                 )
         outputs = [bars, seen, reading, status]
         answered = {"outputs": outputs, "show_progress": "hidden"}
@@ -136,24 +160,26 @@ def serve(model_path, dataset: Dataset, host="127.0.0.1", port=7860, max_file_mb
     """Load the model once, serve its page on `host`:`port` and block until Ctrl-C."""
     classifier = Classifier(model_path)
     title = f"What does {model_path} read? ({dataset.name})"
-    page = build_page(classifier, dataset, title, invert)
+    previews = Path(tempfile.mkdtemp(prefix="alexnet_mnist_previews_"))
+    page = build_page(classifier, dataset, title, previews, invert)
     try:
-        page.launch(
-            server_name=host,
-            server_port=port,
-            share=False,
-            max_file_size=int(max_file_mb * 2**20),  # MB as Gradio counts them: MiB
-            prevent_thread_lock=True,
-            quiet=True,
-            ssr_mode=False,
-            js=SELECT_BRUSH,
-        )
-    except OSError as error:
-        raise UserError(f"serve.host={host} serve.port={port}: cannot listen there: {error}") from None
-    print(f"serving {model_path} ({dataset.name}) at {page.local_url} - Ctrl-C stops", flush=True)
-    try:
+        try:
+            page.launch(
+                server_name=host,
+                server_port=port,
+                share=False,
+                max_file_size=int(max_file_mb * 2**20),  # MB as Gradio counts them: MiB
+                prevent_thread_lock=True,
+                quiet=True,
+                ssr_mode=False,
+                js=SELECT_BRUSH,
+            )
+        except OSError as error:
+            raise UserError(f"serve.host={host} serve.port={port}: cannot listen there: {error}") from None
+        print(f"serving {model_path} ({dataset.name}) at {page.local_url} - Ctrl-C stops", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         print("stopped", flush=True)
     finally:
         page.close()
+        shutil.rmtree(previews, ignore_errors=True)
