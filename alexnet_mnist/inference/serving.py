@@ -10,7 +10,6 @@ import hashlib
 import io
 import logging
 import os
-import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -160,9 +159,8 @@ def serve(model_path, dataset: Dataset, host="127.0.0.1", port=7860, max_file_mb
     """Load the model once, serve its page on `host`:`port` and block until Ctrl-C."""
     classifier = Classifier(model_path)
     title = f"What does {model_path} read? ({dataset.name})"
-    previews = Path(tempfile.mkdtemp(prefix="alexnet_mnist_previews_"))
-    page = build_page(classifier, dataset, title, previews, invert)
-    try:
+    with tempfile.TemporaryDirectory(prefix="alexnet_mnist_previews_") as previews:
+        page = build_page(classifier, dataset, title, Path(previews), invert)
         try:
             page.launch(
                 server_name=host,
@@ -177,9 +175,9 @@ def serve(model_path, dataset: Dataset, host="127.0.0.1", port=7860, max_file_mb
         except OSError as error:
             raise UserError(f"serve.host={host} serve.port={port}: cannot listen there: {error}") from None
         print(f"serving {model_path} ({dataset.name}) at {page.local_url} - Ctrl-C stops", flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
-    finally:
-        page.close()
-        shutil.rmtree(previews, ignore_errors=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopped", flush=True)
+        finally:
+            page.close()
