@@ -123,9 +123,10 @@ class Mode(str, Enum):
 
     train = "train"  # train (an ensemble when ensemble.members > 1), then export
     ensemble = "ensemble"  # combine the models of earlier runs (ensemble.runs) without retraining
-    export = "export"  # export `checkpoint` to TFLite and verify the file
+    export = "export"  # export `checkpoint` (export.format) and verify the file
     predict = "predict"  # classify `inputs` with `checkpoint`
     report = "report"  # draw the pictures of the saved run in `checkpoint`
+    serve = "serve"  # a web page to draw on or upload to, answered by `checkpoint`
 
 
 class Combine(str, Enum):
@@ -150,10 +151,23 @@ class EnsembleConfig:
     runs: list[str] = field(default_factory=list)  # mode=ensemble: run directories, .keras files or globs
 
 
+class ExportFormat(str, Enum):
+    tflite = "tflite"  # <stem>.tflite for the LiteRT interpreter (phones, microcontrollers)
+    saved_model = "saved_model"  # <stem>_saved_model/ with a serving_default signature (TF Serving, Vertex AI)
+
+
 @dataclass
 class ExportConfig:
     tflite: bool = True  # mode=train: write and verify model.tflite at the end of the run
-    quantization: Quantization = Quantization.none
+    quantization: Quantization = Quantization.none  # TFLite only
+    format: ExportFormat = ExportFormat.tflite  # mode=export: the file to write
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"  # the address the page listens on; 0.0.0.0 opens it to the network
+    port: int = 7860
+    max_file_mb: float = 5.0  # larger uploads are refused with a message
 
 
 class Invert(str, Enum):
@@ -245,11 +259,12 @@ class Config:
     progress: bool = True
     verbose: bool = False
     mode: Mode = Mode.train
-    checkpoint: Optional[str] = None  # mode=export|predict: a run directory, .keras or .tflite file
+    checkpoint: Optional[str] = None  # mode=export|predict|serve: a run directory, .keras or .tflite file
     inputs: list[str] = field(default_factory=list)  # mode=predict: PNG/JPEG files or .npy batches
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def register_schemas() -> None:
@@ -296,6 +311,8 @@ def check_ranges(config: Config) -> None:
     checks.append(("distribute.timeout_seconds", config.distribute.timeout_seconds, config.distribute.timeout_seconds > 0, "> 0"))
     port = config.distribute.port
     checks.append(("distribute.port", port, port is None or 1024 <= port < 65536, "null or in [1024, 65536)"))
+    checks.append(("serve.port", config.serve.port, 1 <= config.serve.port < 65536, "in [1, 65536)"))
+    checks.append(("serve.max_file_mb", config.serve.max_file_mb, config.serve.max_file_mb > 0, "> 0"))
     checks.append(("augment.elastic_sigma", config.augment.elastic_sigma, config.augment.elastic_sigma > 0, "> 0"))
     if isinstance(config.model, AlexNetConfig):
         sizes = config.model.kernel_sizes

@@ -90,7 +90,7 @@ def test_unknown_model_is_rejected():
         make_config("model=vgg")
 
 
-@pytest.mark.parametrize("override", ["mode=serve", "export.quantization=int4", "ensemble.combine=median"])
+@pytest.mark.parametrize("override", ["mode=deploy", "export.quantization=int4", "ensemble.combine=median"])
 def test_unknown_choice_is_rejected(override):
     with pytest.raises(ConfigCompositionException) as info:
         make_config(override)

@@ -133,3 +133,34 @@ def test_cli_predict_with_a_missing_input_is_one_line(tmp_path):
     assert result.returncode == 1
     assert "input nowhere.png does not exist" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("build", [MLP, lambda: Ensemble([MLP(), AlexNet(fc_units=16)])], ids=["mlp", "ensemble"])
+def test_saved_model_export_serves_logits_that_agree_with_keras(mock_mnist, tmp_path, build):
+    model = build()
+    model.save(tmp_path / "model.keras")
+    modes.export_checkpoint(make_config(*SMOKE, "mode=export", "export.format=saved_model", f"checkpoint={tmp_path}"), None)
+    report = json.loads((tmp_path / "export_saved_model.json").read_text())
+    assert report["test_images"] == 200 and report["agreement"] == 1.0 and report["max_abs_logit_diff"] < 1e-4
+    assert report["signature"] == {"inputs": {"images": [[None, 28, 28, 1], "float32"]},
+                                   "outputs": {"logits": [[None, 10], "float32"]}}
+    serving = tf.saved_model.load(str(tmp_path / "model_saved_model")).signatures["serving_default"]
+    np.testing.assert_allclose(serving(images=tf.constant(X))["logits"], model(X), atol=1e-5)
+    assert not list(tmp_path.glob(".*partial*"))  # no temporary directory left behind
+
+
+def test_saved_model_export_refuses_a_quantization(tmp_path):
+    MLP().save(tmp_path / "model.keras")
+    config = make_config(*SMOKE, "mode=export", "export.format=saved_model", "export.quantization=int8", f"checkpoint={tmp_path}")
+    with pytest.raises(UserError, match="export.quantization=int8 applies to export.format=tflite only"):
+        modes.export_checkpoint(config, None)
+    assert not (tmp_path / "model_saved_model").exists()
+
+
+def test_an_export_that_disagrees_with_keras_is_not_written(mock_mnist, tmp_path, monkeypatch):
+    MLP().save(tmp_path / "model.keras")
+    monkeypatch.setattr(export, "verify", lambda *args: {**dict.fromkeys(["accuracy", "keras_accuracy", "max_abs_logit_diff", "median_latency_ms"], 0.0), "agreement": 0.5})
+    splits = data.make_splits("mnist", batch_size=32, eval_batch_size=100, eval_examples=20)
+    with pytest.raises(UserError, match="agrees with the Keras model on 50.00% of the test images"):
+        export.export_saved_model(tmp_path / "model.keras", splits.test)
+    assert not (tmp_path / "model_saved_model").exists() and not (tmp_path / "export_saved_model.json").exists()

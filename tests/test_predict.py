@@ -1,15 +1,22 @@
-"""mode=predict's preparation of image files as MNIST's digits were prepared (fast, synthetic images)."""
+"""mode=predict: preparing image files as the dataset's images were, the class names, the model call (fast,
+synthetic images and untrained models)."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
 from conftest import make_config
 from PIL import Image, ImageDraw, ImageOps
 
-from alexnet_mnist import data
+from alexnet_mnist import MLP, data
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.inference import prediction
-from alexnet_mnist.inference.preparation import prepare_digit
+from alexnet_mnist.inference import classes, export, prediction
+from alexnet_mnist.inference.preparation import prepare_clothing, prepare_digit
 
 
 def photo_of_a_seven(seed=0):
@@ -98,3 +105,61 @@ def test_mnist_digits_photographed_large_come_back_as_they_were(tfds_data_dir):
         photo = Image.fromarray((np.clip(paper, 0, 1) * 255).astype(np.uint8))
         similarity.append(np.corrcoef(prepare_digit(photo).ravel(), digit.ravel())[0, 1])
     assert np.median(similarity) > 0.9 and min(similarity) > 0.5
+
+
+def test_the_dataset_a_run_learnt_names_the_classes_else_data_does(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra/config.yaml").write_text("data:\n  name: fashion_mnist\n")
+    learnt = classes.trained_on(tmp_path / "model.keras", default="mnist")
+    assert learnt.class_names[7] == "Sneaker" and learnt.preparation == "clothing"
+    bare = classes.trained_on(tmp_path / "elsewhere" / "model.tflite", default="mnist")
+    assert bare.class_names == tuple("0123456789") and bare.preparation == "digit"
+    with pytest.raises(UserError, match="data=kmnist: class names and a preparation are known for mnist and fashion_mnist only"):
+        classes.trained_on(tmp_path / "elsewhere" / "model.keras", default="kmnist")
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("name", sorted(classes.DATASETS))
+def test_the_class_names_are_those_tfds_reports(tfds_data_dir, name):
+    builder = tfds.builder(name, data_dir=tfds_data_dir)
+    assert classes.DATASETS[name].class_names == tuple(builder.info.features["label"].names)
+
+
+def test_answer_names_the_top_class_with_four_decimals():
+    probabilities = np.full(10, 0.002, np.float32)
+    probabilities[7] = 0.9731
+    assert prediction.answer(probabilities, classes.DATASETS["fashion_mnist"].class_names) == "Sneaker (0.9731)"
+
+
+def test_cli_predict_prints_class_names_with_a_tflite_checkpoint(tmp_path):
+    """A Fashion-MNIST run's .tflite: names from its run directory, clothing preparation, one line per file."""
+    model = MLP()
+    content = export.convert(model)
+    (tmp_path / "model.tflite").write_bytes(content)
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra/config.yaml").write_text("data:\n  name: fashion_mnist\n")
+    shoe = Image.new("L", (120, 80), 230)
+    ImageDraw.Draw(shoe).rectangle([20, 30, 100, 60], fill=30)
+    shoe.save(tmp_path / "shoe.png")
+    result = subprocess.run(
+        [sys.executable, "-m", "alexnet_mnist", "mode=predict", f"checkpoint={tmp_path / 'model.tflite'}",
+         f"inputs=[{tmp_path / 'shoe.png'}]", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ,
+    )
+    assert result.returncode == 0, result.stderr
+    # What the untrained model reads, computed here the same way: clothing preparation, softmax of logits.
+    prepared = prepare_clothing(Image.open(tmp_path / "shoe.png"))
+    logits = model(prepared[None, ..., None]).numpy()[0]
+    expected = prediction.answer(np.exp(logits) / np.exp(logits).sum(), classes.DATASETS["fashion_mnist"].class_names)
+    assert result.stdout.strip().splitlines() == [f"{tmp_path / 'shoe.png'}: {expected}"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_classifier_answers_as_the_keras_model_and_its_tflite_file(tmp_path):
+    model = MLP()
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "model.tflite").write_bytes(export.convert(model))
+    images = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)  # more than one call's batch
+    expected = tf.nn.softmax(model(images)).numpy()
+    for name in ("model.keras", "model.tflite"):
+        np.testing.assert_allclose(prediction.Classifier(tmp_path / name).probabilities(images), expected, atol=1e-5)

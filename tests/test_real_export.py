@@ -24,6 +24,14 @@ def trained_run(tmp_path_factory):
     return config, workdir
 
 
+def test_saved_model_agrees_with_keras_on_the_whole_test_split(tfds_data_dir, trained_run):
+    config, workdir = trained_run
+    report = export.export_saved_model(workdir / "model.keras", make_splits(config).test)
+    assert report["test_images"] == 10_000 and report["agreement"] >= 0.999
+    assert report["accuracy"] == pytest.approx(json.loads((workdir / "metrics.json").read_text())["test_accuracy"], abs=1e-3)
+    assert (workdir / "model_saved_model" / "saved_model.pb").is_file()
+
+
 def test_float32_export_agrees_with_keras_on_the_whole_test_split(tfds_data_dir, trained_run):
     _, workdir = trained_run
     report = json.loads((workdir / "export.json").read_text())
@@ -56,10 +64,10 @@ def test_predict_labels_a_real_digit_saved_as_png(tfds_data_dir, trained_run, tm
     Image.fromarray(255 - images[0, ..., 0]).save(tmp_path / "dark_on_light.png")
     for model_file in ("model.keras", "model.tflite"):
         pixels, _ = prediction.load_inputs([tmp_path / "digit.png"])
-        (label,), (probability,) = prediction.predict(workdir / model_file, pixels)
-        assert label == labels[0] and 0.5 < probability <= 1.0
+        (probabilities,) = prediction.Classifier(workdir / model_file).probabilities(pixels)
+        assert probabilities.argmax() == labels[0] and 0.5 < probabilities.max() <= 1.0
     pixels, _ = prediction.load_inputs([tmp_path / "dark_on_light.png", tmp_path / "digit.png"])
-    assert prediction.predict(workdir / "model.keras", pixels[:1])[0][0] == labels[0]
+    assert prediction.Classifier(workdir / "model.keras").probabilities(pixels[:1])[0].argmax() == labels[0]
     np.testing.assert_allclose(pixels[0], pixels[1], atol=1e-6)  # predict.invert=auto turned it round
     # An MNIST digit is prepared already: preparing it again changes it little.
     assert np.abs(pixels[1] - images[0] / 255.0).mean() < 0.01

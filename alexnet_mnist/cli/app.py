@@ -50,6 +50,7 @@ def main(cfg: DictConfig):
             Mode.export: modes.export_checkpoint,
             Mode.predict: modes.classify,
             Mode.report: modes.report,
+            Mode.serve: modes.serve,
         }[config.mode]
         result = run_mode(config, workdir)
     except Exception as error:

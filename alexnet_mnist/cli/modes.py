@@ -15,11 +15,13 @@ from alexnet_mnist.config import (
     MODEL_SCHEMAS,
     Config,
     DistributeConfig,
+    ExportFormat,
+    Quantization,
     Strategy,
     check_ranges,
 )
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.inference import export, prediction, saved_models
+from alexnet_mnist.inference import classes, export, prediction, saved_models
 from alexnet_mnist.reporting import run_report
 from alexnet_mnist.training import distribute, ensembles
 from alexnet_mnist.training.runtime import set_thread_counts
@@ -93,19 +95,37 @@ def _check_trained_on(model_paths, dataset):
 
 
 def export_checkpoint(config: Config, workdir):
-    """Export and verify `checkpoint` (a run directory or .keras file); the files go next to it."""
-    _export(config, saved_models.model_path(_checkpoint(config)))
+    """Export and verify `checkpoint` (a run directory or .keras file) as `export.format` says; the
+    files go next to it."""
+    keras_path = saved_models.model_path(_checkpoint(config))
+    if config.export.format == ExportFormat.tflite:
+        _export(config, keras_path)
+        return
+    if config.export.quantization != Quantization.none:
+        raise UserError(f"export.quantization={config.export.quantization.value} applies to export.format=tflite only")
+    export.export_saved_model(keras_path, make_splits(config).test)
 
 
 def classify(config: Config, workdir):
-    """Print the label and its probability for every image of `inputs`."""
+    """Print the class name and its probability for every image of `inputs`, e.g. `shoe.jpg: Sneaker (0.9731)`."""
     if not config.inputs:
         raise UserError("mode=predict needs inputs=[FILE,...] (PNG, JPEG or .npy files)")
     model_path = saved_models.model_path(_checkpoint(config), suffixes=(".keras", ".tflite"))
-    images, names = prediction.load_inputs(config.inputs, invert=config.predict.invert)
-    labels, probabilities = prediction.predict(model_path, images)
-    for name, label, probability in zip(names, labels, probabilities):
-        print(f"{name}: {label} ({probability:.4f})")
+    dataset = classes.trained_on(model_path, config.data.name)
+    images, names = prediction.load_inputs(config.inputs, config.predict.invert, dataset.preparation)
+    probabilities = prediction.Classifier(model_path).probabilities(images)
+    for name, row in zip(names, probabilities):
+        print(f"{name}: {prediction.answer(row, dataset.class_names)}")
+
+
+def serve(config: Config, workdir):
+    """Serve the drawing page for `checkpoint` until Ctrl-C (docs/serving.md)."""
+    model_path = saved_models.model_path(_checkpoint(config), suffixes=(".keras", ".tflite"))
+    dataset = classes.trained_on(model_path, config.data.name)
+    from alexnet_mnist.inference import serving  # needs the optional gradio
+
+    settings = config.serve
+    serving.serve(model_path, dataset, settings.host, settings.port, settings.max_file_mb, config.predict.invert)
 
 
 def _create_strategy(settings: DistributeConfig):

@@ -1,5 +1,6 @@
-"""Classify image files or .npy batches with a saved `.keras` or `.tflite` model."""
+"""Classify images with a saved `.keras` or `.tflite` model: one path for mode=predict and the web page."""
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -8,21 +9,22 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.inference.preparation import BlankImage, prepare_digit
+from alexnet_mnist.inference.preparation import PREPARATIONS, BlankImage
 from alexnet_mnist.inference.saved_models import load_model
 from alexnet_mnist.inference.tflite_model import TFLiteModel
 from alexnet_mnist.models.base import INPUT_SHAPE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+BATCH = 256  # images per model call: bounds AlexNet's activations for a large .npy batch
 
 
-def load_inputs(paths, invert=Invert.auto):
+def load_inputs(paths, invert=Invert.auto, preparation="digit"):
     """Images as float32 `[N, 28, 28, 1]` in [0, 1] with a name per image.
 
-    A PNG/JPEG file of any size holds one digit, which `prepare.prepare_digit` prepares as MNIST's
-    were (inverted if dark on light under `Invert.auto`, or as `invert` says). A `.npy` file holds
-    one image or a batch already prepared (`[28, 28]`, `[N, 28, 28]` or `[N, 28, 28, 1]`; uint8 in
-    0..255 or floats in [0, 1]), taken as it is unless `invert` is `Invert.true`.
+    A PNG/JPEG file of any size holds one digit or product, which `read_image` prepares in the
+    `preparation` style (see `preparation.PREPARATIONS`). A `.npy` file holds one image or a batch
+    already prepared (`[28, 28]`, `[N, 28, 28]` or `[N, 28, 28, 1]`; uint8 in 0..255 or floats in
+    [0, 1]), taken as it is unless `invert` is `Invert.true`.
     """
     invert = Invert(invert)
     images, names = [], []
@@ -34,22 +36,32 @@ def load_inputs(paths, invert=Invert.auto):
             images.append(1.0 - batch if invert == Invert.true else batch)
             names += [f"{path}[{i}]" for i in range(len(batch))]
         else:
-            images.append(_read_image(path, invert)[None, ..., None])
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise UserError(f"input {path} is not a PNG, JPEG or .npy file")
+            images.append(read_image(path, preparation, invert)[None, ..., None])
             names.append(str(path))
     return np.concatenate(images), names
 
 
-def _read_image(path, invert):
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise UserError(f"input {path} is not a PNG, JPEG or .npy file")
+def read_image(source, preparation="digit", invert=Invert.auto) -> np.ndarray:
+    """The image file `source` (a path) prepared in the `preparation` style: float32 `[28, 28]` in [0, 1].
+
+    Raises `UserError` for a file that is not an image, or in which nothing stands out."""
+    image = open_image(source)
     try:
-        with Image.open(path) as image:
-            # Phone photos are often stored sideways with an EXIF note saying which way is up.
-            return prepare_digit(ImageOps.exif_transpose(image), invert)
+        return PREPARATIONS[preparation](image, Invert(invert))
     except BlankImage as error:
-        raise UserError(f"input {path} is blank: {error}") from None
+        raise UserError(f"input {source} is blank: {error}") from None
+
+
+def open_image(source) -> Image.Image:
+    """The image in the file `source`, upright; `UserError` if it is not an image Pillow reads."""
+    try:
+        with Image.open(source) as image:
+            # Phone photos are often stored sideways with an EXIF note saying which way is up.
+            return ImageOps.exif_transpose(image)
     except (OSError, ValueError, UnidentifiedImageError) as error:
-        raise UserError(f"cannot read input {path}: {error}") from error
+        raise UserError(f"cannot read input {source}: {error}") from error
 
 
 def _read_npy(path):
@@ -65,11 +77,35 @@ def _read_npy(path):
     return pixels.astype(np.float32) / 255.0 if pixels.dtype == np.uint8 else pixels.astype(np.float32)
 
 
-def predict(model_path, images):
-    """(labels, probabilities of those labels) of `images` under the `.keras` or `.tflite` model."""
-    model = load_model(model_path)
-    logits = model(images) if isinstance(model, TFLiteModel) else model.predict(images, verbose=0)
-    # Every model of the package, ensembles included, outputs logits.
-    probabilities = tf.nn.softmax(logits).numpy()
-    labels = probabilities.argmax(1)
-    return labels, probabilities[np.arange(len(labels)), labels]
+class Classifier:
+    """A saved model (run directory, `.keras` or `.tflite`; ensembles too), loaded once, that gives
+    class probabilities for batches of prepared images. Safe to call from several threads."""
+
+    def __init__(self, path):
+        model = load_model(path)
+        if isinstance(model, TFLiteModel):
+            self._logits = model
+        else:
+            # One graph traced for any batch size: for one image it answers in a fraction of the time
+            # of model.predict, which builds a dataset and an iterator on every call.
+            self._logits = tf.function(
+                lambda images: model(images, training=False),
+                input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)],
+            )
+        # One call at a time: the LiteRT interpreter is not thread-safe, and two calls at once would
+        # only share the same cores.
+        self._lock = threading.Lock()
+
+    def probabilities(self, images) -> np.ndarray:
+        """Float32 `[N, 10]` probabilities of float32 `[N, 28, 28, 1]` images in [0, 1]."""
+        images = np.asarray(images, np.float32)
+        with self._lock:
+            logits = [np.asarray(self._logits(images[i : i + BATCH])) for i in range(0, len(images), BATCH)]
+        # Every model of the package, ensembles included, outputs logits.
+        return tf.nn.softmax(np.concatenate(logits)).numpy()
+
+
+def answer(probabilities, class_names) -> str:
+    """The top class of one image's `probabilities` and its probability, e.g. `Sneaker (0.9731)`."""
+    label = int(np.argmax(probabilities))
+    return f"{class_names[label]} ({probabilities[label]:.4f})"

@@ -1,7 +1,5 @@
 """A TFLite file run by the LiteRT interpreter, called like a Keras model on batches of images."""
 
-import time
-
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
@@ -34,15 +32,3 @@ class TFLiteModel:
         self.interpreter.set_tensor(self.input, images)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output)
-
-    def median_latency(self, images) -> float:
-        """Median seconds per image at batch 1, after a few warm-up runs."""
-        for image in images[:10]:
-            self(image[None])
-        seconds = []
-        for image in images:
-            start = time.perf_counter()
-            self(image[None])
-            seconds.append(time.perf_counter() - start)
-        return float(np.median(seconds))
-
