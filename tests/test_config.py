@@ -41,10 +41,10 @@ DEFAULT_RECIPE = {
     "data": {"name": "mnist", "data_dir": None, "download": False, "val_fraction": 0.1, "train_examples": None, "eval_examples": None},
     "optimizer": {"name": "adamw", "lr": 2e-3, "momentum": 0.0, "weight_decay": 0.05, "schedule": "onecycle", "warmup_epochs": 0.0, "lr_batch_size": None},
     "train": {
-        "epochs": 4, "batch_size": 128, "eval_batch_size": 1000, "log_every_steps": 20, "steps_per_execution": 20,
+        "epochs": 5, "batch_size": 128, "eval_batch_size": 1000, "log_every_steps": 20, "steps_per_execution": 20,
         "run_eagerly": False, "jit_compile": False, "jit_optimizer": True, "checkpoints_to_keep": 3,
         "checkpoint_every_steps": 0, "label_smoothing": 0.1, "target_val_accuracy": None, "resume": False,
-        "resume_fallback": False, "early_stopping": {"patience": 4},
+        "resume_fallback": False, "early_stopping": {"patience": 5},
     },
     "augment": {
         "translate": 3.0, "rotate": 12.0, "scale": 0.12, "shear": 10.0, "elastic_alpha": 2.0, "elastic_sigma": 5.0,
