@@ -144,8 +144,8 @@ class Quantization(str, Enum):
 @dataclass
 class EnsembleConfig:
     members: int = 1  # K > 1 trains K members with seeds seed, seed+1, ... in members/<k>/
-    # Members that differ in more than their seed: member k also takes variants[k % len(variants)],
-    # settings over the run's own (e.g. {model: {kernel_sizes: [3, 3, 3, 3, 3]}, augment: {elastic_alpha: 0}}).
+    # Members that differ in more than their seed: member k takes variants[k % len(variants)], settings
+    # over the run's own (e.g. {model: {kernel_sizes: [3, 3, 3, 3, 3]}}), and seed + k // len(variants).
     variants: list[Any] = field(default_factory=list)
     combine: Combine = Combine.mean_prob
     runs: list[str] = field(default_factory=list)  # mode=ensemble: run directories, .keras files or globs

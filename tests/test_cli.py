@@ -166,7 +166,7 @@ def test_a_float32_export_that_disagrees_with_keras_is_refused_and_not_written(t
     # The converter hands back another model's file: the check runs for real, on a file that disagrees.
     other = export.convert(MLP(hidden_units=(16,)))
     monkeypatch.setattr(export, "convert", lambda *args, **kwargs: other)
-    message = r"the float32 TFLite file agrees with the Keras model on \d+\.\d\d% of the test images, below 99\.9%; not writing "
+    message = r"the float32 export agrees with the Keras model on \d+\.\d\d% of the test images, below 99\.9%; not writing "
     with tfds.testing.mock_data(num_examples=200), pytest.raises(UserError, match=message + str(tmp_path / "model.tflite")):
         modes.export_checkpoint(make_config("mode=export", f"checkpoint={tmp_path}"), tmp_path / "session")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.keras"]

@@ -12,7 +12,7 @@ def test_mlp_one_full_epoch_reaches_96_percent(tfds_data_dir, tmp_path):
     # One epoch is 844 steps of 64 images: at Adam's default 1e-3 that ends near 95 % (as Keras fit
     # does, measured); 5e-3 decayed to 0 over the epoch reaches 96.4-96.5 % over seeds 0-3.
     config = make_config(
-        "model=mlp", "train.epochs=1", "optimizer=adam", "optimizer.lr=5e-3", "augment=none", "train.label_smoothing=0",
+        "model=mlp", "train.epochs=1", "train.batch_size=64", "optimizer=adam", "optimizer.lr=5e-3", "augment=none", "train.label_smoothing=0",
         "progress=false",
     )  # fmt: skip
     metrics = train_and_evaluate(config, tmp_path)
@@ -23,7 +23,7 @@ def test_alexnet_a_few_hundred_steps_reach_95_percent(tfds_data_dir, tmp_path):
     # 300 steps of 64 images; validation and test on their first 2,000 images to keep this short.
     config = make_config(
         "model=alexnet", "train.epochs=1", "data.train_examples=19200", "data.eval_examples=2000", "progress=false",
-        "optimizer=adam", "augment=none", "train.label_smoothing=0",
+        "optimizer=adam", "optimizer.lr=1e-3", "train.batch_size=64", "augment=none", "train.label_smoothing=0",
     )  # fmt: skip
     metrics = train_and_evaluate(config, tmp_path)
     assert metrics["test_accuracy"] >= 0.95, metrics

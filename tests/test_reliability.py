@@ -132,8 +132,8 @@ def test_verbose_shows_the_traceback(tmp_path):
 @pytest.mark.real_data
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tfds_data_dir, tmp_path):
     args = [
-        "model=mlp", "train.epochs=3", "data.train_examples=14400", "data.eval_examples=2000",
-        "train.checkpoint_every_steps=50", "deterministic=true", *QUIET,
+        "model=mlp", "train.epochs=3", "data.train_examples=14400", "data.eval_examples=2000", "train.batch_size=64",
+        "train.steps_per_execution=20", "train.checkpoint_every_steps=50", "deterministic=true", *QUIET,
     ]  # fmt: skip
     whole = run_cli(*args, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr

@@ -55,10 +55,13 @@ def train(config: Config, workdir):
 
 
 def _member_config(config: Config, k):
-    """Member k's config: seed + k, and `ensemble.variants[k % len]` over the run's own settings (a
-    variant naming another model takes that model's schema and defaults)."""
+    """Member k's config: `ensemble.variants[k % len]` over the run's own settings (a variant naming
+    another model takes that model's schema and defaults), and its seed: seed + k, or with variants
+    seed + the round of variants it belongs to, so that members differing by their variant share a
+    validation split (the seed carves it) and can be compared and chosen on it."""
     variants = config.ensemble.variants
     variant = variants[k % len(variants)] if variants else {}
+    seed = config.seed + (k // len(variants) if variants else k)
     base = OmegaConf.structured(config)
     name = (variant.get("model") or {}).get("name", config.model.name)
     if name != config.model.name:
@@ -66,7 +69,7 @@ def _member_config(config: Config, k):
             raise UserError(f"ensemble.variants[{k % len(variants)}]: model.name={name} is not one of {sorted(MODEL_SCHEMAS)}")
         base.model = OmegaConf.structured(MODEL_SCHEMAS[name])
     try:
-        member = OmegaConf.to_object(OmegaConf.merge(base, variant, {"seed": config.seed + k, "ensemble": {"members": 1, "variants": []}}))
+        member = OmegaConf.to_object(OmegaConf.merge(base, variant, {"seed": seed, "ensemble": {"members": 1, "variants": []}}))
     except Exception as error:  # OmegaConf's validation errors: an unknown key or a wrong type
         raise UserError(f"ensemble.variants[{k % len(variants)}]: {str(error).splitlines()[0]}") from None
     check_ranges(member)
