@@ -16,7 +16,8 @@ class AlexNet(ImageClassifier):
     Every conv and hidden FC layer is followed by ReLU; pools are 3x3 with stride 2, "same" padded.
 
     The LRN normalises after pooling, as CaffeNet does: on a 4x smaller tensor than the paper's
-    conv -> LRN -> pool, which made it a tenth of a training step (benchmarks/PROFILE.md).
+    conv -> LRN -> pool, where the float32 LRN and its casts took about a fifth of a mixed-bfloat16
+step's kernel time (benchmarks/PROFILE.md).
     `lrn_after_pool=False` is the paper's order.
 
     Called on float32 `[N, 28, 28, 1]` images in [0, 1], it returns `[N, num_classes]` logits.
