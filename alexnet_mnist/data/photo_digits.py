@@ -1,0 +1,330 @@
+"""Photo-like digits: MNIST test digits written large into scenes like phone photos, one kind of
+difficulty per case, to measure how well a preparation finds the stroke in real images.
+
+`photo_digits(digits, labels)` gives `(image, label, case)` triples, `per_case` for each case of
+`CASES`, deterministically for a `seed`. Case k takes the digits `k * per_case` to
+`(k + 1) * per_case - 1` of the array it is given, so pass digits no model trained on: MNIST's test
+split (`data.load("mnist", "test[:N]")`).
+
+Each digit is rewritten as a pen would write it: its shape (the MNIST digit upscaled 4x and
+thresholded) is thinned to a one-pixel centre line, which is then widened to the case's pen width and
+scaled to the case's size. The line is laid on paper as ink (darkening it, or lightening a board),
+and the scene goes through the case's lighting, noise and camera.
+
+| case | what makes it hard |
+|---|---|
+| `ballpoint` | nothing much: a ballpoint pen on white paper, light grain (the reference) |
+| `thin_pen` | a fine liner, about 1 % of the digit's height wide, on grey paper |
+| `thin_pen_grainy` | the same on grainy grey paper: Gaussian grain, coarse grain and salt-and-pepper pixels |
+| `marker` | a thick marker, 10 to 14 % of the digit's height wide |
+| `ruled` | ruled paper: faint blue lines, closer together than the digit is tall, through the digit |
+| `uneven_light` | light falling off across the page (a gradient) and a vignette |
+| `shadow` | the shadow of the phone or a hand over part of the digit, with a soft edge |
+| `small_in_large` | a 1200x900 photo in which the digit is about 8 % of the height |
+| `specks` | 6 to 16 stray dots of ink, crumbs or dust, some near the digit |
+| `pencil` | a pencil: low contrast, grey, its line broken by the paper's grain |
+| `jpeg` | strong JPEG compression (quality 10 to 25) of a grey, grainy photo |
+| `rotated` | the page turned by up to 15 degrees and seen at a slant (a perspective transform) |
+| `blue_pen` | blue ink on cream paper, in colour |
+| `chalkboard` | chalk on a dark green board: light on dark, its line broken, the board smudged |
+| `sketchpad` | a finger's stroke on an 800x800 RGBA canvas, black on white, as a drawing page gives it |
+"""
+
+import io
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+CASES = (
+    "ballpoint",
+    "thin_pen",
+    "thin_pen_grainy",
+    "marker",
+    "ruled",
+    "uneven_light",
+    "shadow",
+    "small_in_large",
+    "specks",
+    "pencil",
+    "jpeg",
+    "rotated",
+    "blue_pen",
+    "chalkboard",
+    "sketchpad",
+)
+RENDER = 112  # the side at which a digit's centre line is found and widened: 4x MNIST's 28
+# Pen widths in pixels at RENDER (a MaxFilter's odd size): 1 is about 1 % of the digit's height.
+THIN, PEN, MARKER = 1, 3, 13
+
+
+class PhotoDigit(NamedTuple):
+    image: Image.Image
+    label: int
+    case: str
+
+
+def photo_digits(digits, labels, per_case=20, seed=0, cases=CASES) -> list[PhotoDigit]:
+    """`per_case` photo-like images for each of `cases`, from uint8 `digits` (`[N, 28, 28]` or
+    `[N, 28, 28, 1]`, light on black as MNIST's) and their `labels`; N must be at least
+    `per_case * len(CASES)`."""
+    digits = np.asarray(digits).reshape(-1, 28, 28)
+    if len(digits) < per_case * len(CASES):
+        raise ValueError(f"{len(digits)} digits: {per_case * len(CASES)} are needed for {per_case} per case")
+    photos = []
+    for case in cases:
+        k = CASES.index(case)
+        for i in range(k * per_case, (k + 1) * per_case):
+            rng = np.random.default_rng([seed, k, i])
+            photos.append(PhotoDigit(SCENES[case](centre_line(digits[i]), rng), int(labels[i]), case))
+    return photos
+
+
+def centre_line(digit) -> np.ndarray:
+    """The one-pixel centre line of a uint8 28x28 `digit`, boolean `[RENDER, RENDER]`."""
+    large = Image.fromarray(np.asarray(digit, np.uint8)).resize((RENDER, RENDER), Image.Resampling.BICUBIC)
+    return _thin(np.asarray(large) > 100)
+
+
+def _thin(mask):
+    """Zhang and Suen's thinning (1984): peel border pixels that do not join two parts, in two
+    alternating sub-steps, until a one-pixel-wide line with the same connections is left."""
+    m = np.pad(mask, 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            c = m[1:-1, 1:-1]
+            # P2..P9: north, north-east, east, ... clockwise around each pixel.
+            p = [m[:-2, 1:-1], m[:-2, 2:], m[1:-1, 2:], m[2:, 2:], m[2:, 1:-1], m[2:, :-2], m[1:-1, :-2], m[:-2, :-2]]
+            count = sum(n.astype(np.int8) for n in p)
+            crossings = sum((~p[j] & p[(j + 1) % 8]).astype(np.int8) for j in range(8))
+            n, e, s, w = p[0], p[2], p[4], p[6]
+            keep = (n & e & s) | (e & s & w) if step == 0 else (n & e & w) | (n & s & w)
+            peel = c & (count >= 2) & (count <= 6) & (crossings == 1) & ~keep
+            if peel.any():
+                m[1:-1, 1:-1] = c & ~peel
+                changed = True
+        if not changed:
+            return m[1:-1, 1:-1]
+
+
+def ink(line, height, pen, rng) -> np.ndarray:
+    """The centre `line` written with a pen `pen` pixels wide at RENDER, as float32 coverage in
+    [0, 1] of a square `height` pixels high, tilted by up to 3 degrees as a hand writes."""
+    wide = Image.fromarray(line.astype(np.uint8) * 255)
+    if pen > 1:
+        wide = wide.filter(ImageFilter.MaxFilter(pen))
+    wide = wide.rotate(rng.uniform(-3, 3), Image.Resampling.BILINEAR)
+    scale = height / RENDER
+    large = wide.resize((height, height), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(0.6 * scale))
+    coverage = np.asarray(large, np.float32) / 255
+    # A pen's edge: the blurred line made solid, with a one-pixel antialiased rim.
+    return np.clip((coverage - 0.15) * 4, 0, 1)
+
+
+def _place(coverage, shape, rng, top=None, left=None):
+    """`coverage` placed at a random position (or the one given) in a zero field of `shape`."""
+    field = np.zeros(shape, np.float32)
+    side = coverage.shape[0]
+    top = rng.integers(0, max(1, shape[0] - side)) if top is None else top
+    left = rng.integers(0, max(1, shape[1] - side)) if left is None else left
+    field[top : top + side, left : left + side] = coverage[: shape[0] - top, : shape[1] - left]
+    return field
+
+
+def _scene_size(rng):
+    return int(rng.integers(300, 400)), int(rng.integers(360, 480))  # height, width
+
+
+def _smooth_noise(shape, scale, rng):
+    """Low-frequency noise with unit standard deviation at about `scale` pixels."""
+    small = rng.normal(size=(max(2, shape[0] // scale), max(2, shape[1] // scale))).astype(np.float32)
+    large = np.asarray(Image.fromarray(small).resize((shape[1], shape[0]), Image.Resampling.BICUBIC))
+    return large / max(1e-6, large.std())
+
+
+def _lighting(shape, rng, strength):
+    """A gradient in a random direction times a vignette: 1 at the brightest, 1 - strength at the darkest."""
+    rows = np.arange(shape[0], dtype=np.float32)[:, None] / shape[0] - 0.5
+    cols = np.arange(shape[1], dtype=np.float32)[None, :] / shape[1] - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    gradient = rows * np.sin(angle) + cols * np.cos(angle)
+    light = 1 - strength * (0.7 * (gradient + 0.71) / 1.42 + 0.3 * 2 * (rows**2 + cols**2))
+    return light.astype(np.float32)
+
+
+def _photo(gray_or_rgb, rng, noise=0.015, blur=0.7):
+    """The scene through a camera: a little blur and sensor noise, 8 bits."""
+    pixels = np.clip(gray_or_rgb, 0, 1)
+    image = Image.fromarray((pixels * 255).round().astype(np.uint8))
+    if blur:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    pixels = np.asarray(image, np.float32) / 255 + noise * rng.standard_normal(pixels.shape, np.float32)
+    return Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8))
+
+
+def _on_paper(coverage, paper, darkness):
+    """Ink that lets `1 - darkness` of the paper's light through where it covers it."""
+    return paper * (1 - darkness * coverage)
+
+
+def _written(line, rng, pen, size=(0.45, 0.75), shape=None):
+    shape = shape or _scene_size(rng)
+    height = int(rng.uniform(*size) * shape[0])
+    return _place(ink(line, height, pen, rng), shape, rng), shape
+
+
+def _ballpoint(line, rng):
+    coverage, shape = _written(line, rng, PEN)
+    paper = np.full(shape, rng.uniform(0.8, 0.95), np.float32)
+    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
+
+
+def _grey_paper(shape, rng):
+    return np.full(shape, rng.uniform(0.5, 0.7), np.float32) * _lighting(shape, rng, 0.2)
+
+
+def _thin_pen(line, rng):
+    coverage, shape = _written(line, rng, THIN)
+    return _photo(_on_paper(coverage, _grey_paper(shape, rng), rng.uniform(0.45, 0.65)), rng, noise=0.03)
+
+
+def _grainy(pixels, rng, amount):
+    """Gaussian grain, coarse grain and `amount` of the pixels set to black or white (salt and pepper)."""
+    pixels = pixels + 0.05 * rng.standard_normal(pixels.shape, np.float32) + 0.03 * _smooth_noise(pixels.shape, 3, rng)
+    flips = rng.random(pixels.shape)
+    pixels[flips < amount / 2] = 0.0
+    pixels[flips > 1 - amount / 2] = 1.0
+    return pixels
+
+
+def _thin_pen_grainy(line, rng):
+    coverage, shape = _written(line, rng, THIN)
+    pixels = _on_paper(coverage, _grey_paper(shape, rng), rng.uniform(0.45, 0.65))
+    return _photo(_grainy(pixels, rng, rng.uniform(0.005, 0.02)), rng, noise=0.01, blur=0)
+
+
+def _marker(line, rng):
+    coverage, shape = _written(line, rng, MARKER)
+    paper = np.full(shape, rng.uniform(0.75, 0.95), np.float32) * _lighting(shape, rng, 0.15)
+    return _photo(_on_paper(coverage, paper, rng.uniform(0.8, 0.9)), rng)
+
+
+def _ruled(line, rng):
+    coverage, shape = _written(line, rng, PEN)
+    paper = np.ones((*shape, 3), np.float32) * np.float32([0.96, 0.95, 0.9]) * rng.uniform(0.85, 1.0)
+    spacing = int(rng.uniform(0.12, 0.2) * shape[0])
+    rule = np.float32([0.55, 0.7, 0.95])  # light blue
+    for row in range(int(rng.integers(0, spacing)), shape[0], spacing):
+        paper[row : row + 2] *= rule
+    paper *= _lighting(shape, rng, 0.15)[..., None]
+    pen = np.float32([0.15, 0.15, 0.2])  # the light a black ballpoint lets through
+    return _photo(paper * (1 - coverage[..., None] * (1 - pen)), rng)
+
+
+def _uneven_light(line, rng):
+    coverage, shape = _written(line, rng, PEN)
+    paper = rng.uniform(0.8, 0.95) * _lighting(shape, rng, rng.uniform(0.5, 0.7))
+    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.02)
+
+
+def _shadow(line, rng):
+    coverage, shape = _written(line, rng, PEN)
+    rows, cols = np.arange(shape[0], dtype=np.float32)[:, None], np.arange(shape[1], dtype=np.float32)[None, :]
+    angle = rng.uniform(0, 2 * np.pi)
+    # A straight shadow edge through a random point near the middle, blurred over about 15 pixels.
+    across = (rows - shape[0] * rng.uniform(0.3, 0.7)) * np.sin(angle) + (cols - shape[1] * rng.uniform(0.3, 0.7)) * np.cos(angle)
+    shade = 1 - rng.uniform(0.4, 0.55) / (1 + np.exp(-across / 6))
+    paper = rng.uniform(0.8, 0.95) * shade
+    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.02)
+
+
+def _small_in_large(line, rng):
+    shape = (900, 1200)
+    coverage, _ = _written(line, rng, PEN, size=(0.07, 0.09), shape=shape)
+    paper = rng.uniform(0.7, 0.9) * _lighting(shape, rng, 0.3)
+    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.025)
+
+
+def _specks(line, rng):
+    coverage, shape = _written(line, rng, PEN, size=(0.4, 0.6))
+    dots = Image.new("L", shape[::-1], 0)
+    for _ in range(rng.integers(6, 17)):
+        radius = rng.uniform(1, 0.012 * shape[0])
+        row, col = rng.uniform(0, 1, 2) * shape
+        ImageDraw.Draw(dots).ellipse([col - radius, row - radius, col + radius, row + radius], fill=255)
+    coverage = np.maximum(coverage, np.asarray(dots.filter(ImageFilter.GaussianBlur(0.5)), np.float32) / 255)
+    paper = np.full(shape, rng.uniform(0.75, 0.95), np.float32)
+    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
+
+
+def _pencil(line, rng):
+    coverage, shape = _written(line, rng, PEN)
+    grain = np.clip(0.6 + 0.4 * _smooth_noise(shape, 1, rng), 0, 1)  # graphite catches on the fibres
+    paper = rng.uniform(0.75, 0.9) * _lighting(shape, rng, 0.2)
+    return _photo(_on_paper(coverage * grain, paper, rng.uniform(0.2, 0.35)), rng, noise=0.02)
+
+
+def _jpeg(line, rng):
+    coverage, shape = _written(line, rng, PEN)
+    pixels = _on_paper(coverage, _grey_paper(shape, rng), rng.uniform(0.5, 0.7))
+    photo = _photo(pixels, rng, noise=0.04)
+    encoded = io.BytesIO()
+    photo.save(encoded, "JPEG", quality=int(rng.integers(10, 26)))
+    return Image.open(encoded).copy()
+
+
+def _rotated(line, rng):
+    coverage, shape = _written(line, rng, PEN, size=(0.4, 0.55))
+    paper = np.full(shape, rng.uniform(0.8, 0.95), np.float32)
+    photo = _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
+    turned = photo.rotate(rng.uniform(-15, 15), Image.Resampling.BICUBIC, fillcolor=int(paper[0, 0] * 255))
+    height, width = shape
+    # A slant: the page's far edge narrower than its near edge, by up to 15 %.
+    pinch = rng.uniform(0, 0.15) * width / 2
+    quad = (pinch, 0, 0, height, width, height, width - pinch, 0)
+    return turned.transform(turned.size, Image.Transform.QUAD, quad, Image.Resampling.BICUBIC, fillcolor=int(paper[0, 0] * 255))
+
+
+def _blue_pen(line, rng):
+    coverage, shape = _written(line, rng, PEN)
+    paper = np.float32([0.97, 0.93, 0.8]) * rng.uniform(0.8, 0.95) * _lighting(shape, rng, 0.2)[..., None]
+    pen = np.float32([0.25, 0.35, 0.85])  # blue ink lets blue through
+    return _photo(paper * (1 - coverage[..., None] * (1 - pen)), rng)
+
+
+def _chalkboard(line, rng):
+    coverage, shape = _written(line, rng, PEN + 2)
+    board = np.float32([0.18, 0.27, 0.22]) * (1 + 0.15 * _smooth_noise(shape, 40, rng))[..., None]
+    chalk = coverage * np.clip(0.7 + 0.35 * _smooth_noise(shape, 1, rng), 0, 1)  # chalk skips on the board
+    pixels = board + chalk[..., None] * (np.float32([0.9, 0.92, 0.88]) - board)
+    return _photo(pixels, rng, noise=0.02)
+
+
+def _sketchpad(line, rng):
+    side = 800
+    # A finger's stroke: about 6 % of the canvas wide, the digit 50 to 85 % of the canvas high.
+    height = int(rng.uniform(0.5, 0.85) * side)
+    coverage = _place(ink(line, height, int(0.06 * side * RENDER / height) | 1, rng), (side, side), rng)
+    gray = ((1 - coverage) * 255).round().astype(np.uint8)
+    rgba = np.stack([gray, gray, gray, np.full_like(gray, 255)], axis=-1)
+    return Image.fromarray(rgba, "RGBA")
+
+
+SCENES = {
+    "ballpoint": _ballpoint,
+    "thin_pen": _thin_pen,
+    "thin_pen_grainy": _thin_pen_grainy,
+    "marker": _marker,
+    "ruled": _ruled,
+    "uneven_light": _uneven_light,
+    "shadow": _shadow,
+    "small_in_large": _small_in_large,
+    "specks": _specks,
+    "pencil": _pencil,
+    "jpeg": _jpeg,
+    "rotated": _rotated,
+    "blue_pen": _blue_pen,
+    "chalkboard": _chalkboard,
+    "sketchpad": _sketchpad,
+}

@@ -1,0 +1,125 @@
+"""How well a trained model reads photo-like digits through `prepare_digit`, now and before.
+
+    python benchmarks/photo_accuracy.py --run RUN_OR_FILE [--before COMMIT] [--per-case 20] [--write]
+
+The set is `alexnet_mnist.data.photo_digits` (15 cases of photo-like scenes, see its docstring) made
+from the first `--per-case` x 15 digits of MNIST's test split (TFDS_DATA_DIR), seed 0. Each image is
+prepared with the current `prepare_digit`, and with the one of `--before` (the file
+alexnet_mnist/inference/preparation.py at that commit, read with `git show`; `--before none` skips
+it), and the model (`--run`: a run directory, `.keras` or `.tflite`) classifies the prepared
+images. The accuracy is given overall and per case, with the model's accuracy on the same digits as
+MNIST gives them (its ceiling here), and the median time to prepare one image. `--write` writes its
+section of benchmarks/RESULTS.md.
+"""
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import write_section  # noqa: E402
+from train_throughput import cpu_model  # noqa: E402
+
+from alexnet_mnist import data  # noqa: E402
+from alexnet_mnist.data.photo_digits import CASES, SCENES, centre_line, photo_digits  # noqa: E402
+from alexnet_mnist.inference import preparation  # noqa: E402
+from alexnet_mnist.inference.prediction import Classifier  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BEFORE = "6765f43"  # the last commit before the preparation was rewritten for photos (issue 28)
+
+
+def preparation_at(commit, scratch):
+    """The `prepare_digit` of alexnet_mnist/inference/preparation.py as it was at `commit`."""
+    source = subprocess.run(
+        ["git", "show", f"{commit}:alexnet_mnist/inference/preparation.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    path = Path(scratch) / "preparation_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("preparation_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.prepare_digit
+
+
+def prepared(photos, prepare):
+    """The prepared images `[N, 28, 28, 1]` (a blank one for an image the preparation refuses) and
+    the milliseconds each took."""
+    images, times = [], []
+    for photo in photos:
+        start = time.perf_counter()
+        try:
+            images.append(prepare(photo.image))
+        except ValueError:  # BlankImage: nothing found counts as a wrong answer
+            images.append(np.zeros((28, 28), np.float32))
+        times.append(1000 * (time.perf_counter() - start))
+    return np.stack(images)[..., None], times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="a trained model: run directory, .keras or .tflite")
+    parser.add_argument("--before", default=BEFORE, help=f"the commit whose preparation is 'before' (default {BEFORE}); none: skip")
+    parser.add_argument("--per-case", type=int, default=20)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+
+    digits, labels, _ = data.load("mnist", f"test[:{args.per_case * len(CASES)}]")
+    photos = photo_digits(digits, labels, per_case=args.per_case)
+    truth = np.array([photo.label for photo in photos])
+    cases = np.array([photo.case for photo in photos])
+    classifier = Classifier(args.run)
+    ceiling = (classifier.probabilities(digits.astype(np.float32) / 255).argmax(axis=1) == labels).mean()
+    # The same digits redrawn as the set redraws them, with a ballpoint on white paper: what the
+    # redrawing leaves readable, whatever the scene.
+    redrawn = [SCENES["ballpoint"](centre_line(digit), np.random.default_rng(i)) for i, digit in enumerate(digits[..., 0])]
+    redrawn = np.stack([preparation.prepare_digit(image) for image in redrawn])[..., None]
+    readable = classifier.probabilities(redrawn).argmax(axis=1) == labels
+    load = os.getloadavg()[0]
+
+    columns = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        preparations = {"after": preparation.prepare_digit}
+        if args.before != "none":
+            preparations = {"before": preparation_at(args.before, scratch), **preparations}
+        for name, prepare in preparations.items():
+            images, times = prepared(photos, prepare)
+            correct = classifier.probabilities(images).argmax(axis=1) == truth
+            columns[name] = ({case: correct[cases == case].mean() for case in CASES}, correct.mean(), statistics.median(times))
+            print(f"{name}: {100 * correct.mean():.1f} % of {len(photos)}, {statistics.median(times):.1f} ms per image", flush=True)
+
+    names = list(columns)
+    rows = [f"| {case} | " + " | ".join(f"{100 * columns[name][0][case]:.0f} %" for name in names) + " |" for case in CASES]
+    section = "\n".join([
+        "# Photo-like digits",
+        "",
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores. Model: `{args.run}`, which reads "
+        f"{100 * ceiling:.1f} % of the same {len(photos)} MNIST test digits as MNIST gives them, and "
+        f"{100 * readable.mean():.1f} % of them redrawn as the set redraws them, with a ballpoint on white paper "
+        f"(the redrawing's ceiling; misread: {', '.join(str(i) for i in np.nonzero(~readable)[0]) or 'none'}). Set: "
+        f"`alexnet_mnist.data.photo_digits`, {args.per_case} images per case from MNIST's first {len(photos)} "
+        "test digits, seed 0. *Before*: `prepare_digit` as it was at commit "
+        f"{args.before}; *after*: as it is now. Load average (1 minute) at the start: {load:.1f} (above 2, other "
+        "jobs shared the 2 cores and slowed the timings). Written by `benchmarks/photo_accuracy.py`.",
+        "",
+        "| case | " + " | ".join(f"{name} (accuracy)" for name in names) + " |",
+        "|---|" + "---:|" * len(names),
+        *rows,
+        f"| **all {len(photos)}** | " + " | ".join(f"**{100 * columns[name][1]:.1f} %**" for name in names) + " |",
+        "| ms per image (median) | " + " | ".join(f"{columns[name][2]:.1f}" for name in names) + " |",
+    ])
+    print(section)
+    if args.write:
+        write_section(section)
+
+
+if __name__ == "__main__":
+    main()
