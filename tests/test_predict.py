@@ -157,7 +157,8 @@ def test_cli_predict_prints_class_names_with_a_tflite_checkpoint(tmp_path):
     logits = model(images[..., None]).numpy()
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     names = [tmp_path / "shoe.png", f"{tmp_path / 'batch.npy'}[0]", f"{tmp_path / 'batch.npy'}[1]"]
-    expected = [f"{name}: {prediction.answer(row, classes.DATASETS['fashion_mnist'].class_names)}" for name, row in zip(names, probabilities)]
+    class_names = classes.DATASETS["fashion_mnist"].class_names
+    expected = [f"{name}: {prediction.answer(row, class_names)}" for name, row in zip(names, probabilities)]
     assert result.stdout.strip().splitlines() == expected
     assert all(re.fullmatch(r"\S+: [A-Za-z/-]+( [a-z]+)? \(\d\.\d{4}\)", line) for line in expected)
     assert not (tmp_path / "run").exists()
