@@ -119,7 +119,7 @@ def test_a_rejected_command_leaves_nothing_behind(args, tmp_path):
 
 def test_resume_dir_continues_that_run_with_its_own_config_and_writes_into_it(tmp_path):
     run, session = tmp_path / "run", tmp_path / "session"
-    # A run with a config of its own (the MLP, 2 epochs, seed 3), not the defaults (AlexNet, 7 epochs).
+    # A run with a config of its own (the MLP, 2 epochs, seed 3), not the defaults (AlexNet, 5 epochs).
     own = ("model=mlp", "train.epochs=2", "seed=3", "deterministic=true", "debug=smoke", *QUIET)
     assert run_cli_on_mock_data(*own, f"hydra.run.dir={run}", cwd=tmp_path).returncode == 0
     whole = (run / "history.csv").read_text()

@@ -59,9 +59,23 @@ DEFAULT_RECIPE = {
 }  # fmt: skip
 
 
-def test_defaults_are_the_alexnet_recipe():
-    config = OmegaConf.to_container(OmegaConf.structured(make_config()), enum_to_str=True)
-    assert {key: config[key] for key in DEFAULT_RECIPE} == DEFAULT_RECIPE
+# model=mlp brings its own recipe (conf/model/mlp.yaml): the same keys, each pinned as well.
+MLP_RECIPE = {
+    **DEFAULT_RECIPE,
+    "model": {"name": "mlp", "hidden_units": [128], "activation": "relu", "dropout": 0.2},
+    "train": {**DEFAULT_RECIPE["train"], "epochs": 20, "jit_optimizer": False, "early_stopping": {"patience": 20}},
+    "augment": {
+        "translate": 1.0, "rotate": 5.0, "scale": 0.05, "shear": 0.0, "elastic_alpha": 0.0, "elastic_sigma": 4.0,
+        "stroke": 0.0, "thick": 0.0, "blur": 0.0, "lowres": 0.0, "contrast": 0.0, "brightness": 0.0, "erase": 0.0,
+        "flip": 0.0, "probability": 1.0,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("overrides, recipe", [((), DEFAULT_RECIPE), (("model=mlp",), MLP_RECIPE)], ids=["alexnet", "mlp"])
+def test_defaults_are_each_models_recipe(overrides, recipe):
+    config = OmegaConf.to_container(OmegaConf.structured(make_config(*overrides)), enum_to_str=True)
+    assert {key: config[key] for key in recipe} == recipe
 
 
 def test_overrides_reach_the_typed_config():

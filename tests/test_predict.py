@@ -2,6 +2,7 @@
 synthetic images and untrained models)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -133,7 +134,8 @@ def test_answer_names_the_top_class_with_four_decimals():
 
 
 def test_cli_predict_prints_class_names_with_a_tflite_checkpoint(tmp_path):
-    """A Fashion-MNIST run's .tflite: names from its run directory, clothing preparation, one line per file."""
+    """A Fashion-MNIST run's .tflite: names from its run directory, clothing preparation, one line per
+    image file (`FILE: LABEL (PROBABILITY)`) and per image of a .npy batch (`FILE[i]: ...`)."""
     model = MLP()
     content = export.convert(model)
     (tmp_path / "model.tflite").write_bytes(content)
@@ -142,17 +144,24 @@ def test_cli_predict_prints_class_names_with_a_tflite_checkpoint(tmp_path):
     shoe = Image.new("L", (120, 80), 230)
     ImageDraw.Draw(shoe).rectangle([20, 30, 100, 60], fill=30)
     shoe.save(tmp_path / "shoe.png")
+    batch = np.random.default_rng(0).integers(0, 256, (2, 28, 28), dtype=np.uint8)  # uint8 pixels, as TFDS holds them
+    np.save(tmp_path / "batch.npy", batch)
     result = subprocess.run(
         [sys.executable, "-m", "alexnet_mnist", "mode=predict", f"checkpoint={tmp_path / 'model.tflite'}",
-         f"inputs=[{tmp_path / 'shoe.png'}]", f"hydra.run.dir={tmp_path / 'run'}"],
+         f"inputs=[{tmp_path / 'shoe.png'},{tmp_path / 'batch.npy'}]", f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ,
     )
     assert result.returncode == 0, result.stderr
-    # What the untrained model reads, computed here the same way: clothing preparation, softmax of logits.
-    prepared = prepare_clothing(Image.open(tmp_path / "shoe.png"))
-    logits = model(prepared[None, ..., None]).numpy()[0]
-    expected = prediction.answer(np.exp(logits) / np.exp(logits).sum(), classes.DATASETS["fashion_mnist"].class_names)
-    assert result.stdout.strip().splitlines() == [f"{tmp_path / 'shoe.png'}: {expected}"]
+    # What the untrained model reads, computed here the same way: clothing preparation (none for a
+    # .npy batch, taken as prepared), softmax of logits, the class named with four decimals.
+    images = np.concatenate([prepare_clothing(Image.open(tmp_path / "shoe.png"))[None], batch / np.float32(255)])
+    logits = model(images[..., None]).numpy()
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    names = [tmp_path / "shoe.png", f"{tmp_path / 'batch.npy'}[0]", f"{tmp_path / 'batch.npy'}[1]"]
+    class_names = classes.DATASETS["fashion_mnist"].class_names
+    expected = [f"{name}: {prediction.answer(row, class_names)}" for name, row in zip(names, probabilities)]
+    assert result.stdout.strip().splitlines() == expected
+    assert all(re.fullmatch(r"\S+: [A-Za-z/-]+( [a-z]+)? \(\d\.\d{4}\)", line) for line in expected)
     assert not (tmp_path / "run").exists()
 
 
