@@ -29,5 +29,7 @@ def test_a_jpeg_stored_sideways_with_its_exif_orientation_is_read_upright(tmp_pa
     upright_seven().transpose(stored).save(tmp_path / "tagged.jpg", quality=95, exif=exif)
     upright_seven().transpose(stored).save(tmp_path / "untagged.jpg", quality=95)
     images, _ = prediction.load_inputs([tmp_path / "upright.jpg", tmp_path / "tagged.jpg", tmp_path / "untagged.jpg"])
-    assert np.abs(images[1] - images[0]).mean() < 0.01  # the same digit, give or take JPEG's artefacts
+    # The same digit, give or take JPEG's artefacts (compressed in another orientation, they meet the
+    # preparation's ink thresholds a little differently); without the tag, 0.16 (measured).
+    assert np.abs(images[1] - images[0]).mean() < 0.04
     assert np.abs(images[2] - images[0]).mean() > 0.1  # without its tag, the stored picture is another

@@ -69,5 +69,6 @@ def test_predict_labels_a_real_digit_saved_as_png(tfds_data_dir, trained_run, tm
     pixels, _ = prediction.load_inputs([tmp_path / "dark_on_light.png", tmp_path / "digit.png"])
     assert prediction.Classifier(workdir / "model.keras").probabilities(pixels[:1])[0].argmax() == labels[0]
     np.testing.assert_allclose(pixels[0], pixels[1], atol=1e-6)  # predict.invert=auto turned it round
-    # An MNIST digit is prepared already: preparing it again changes it little.
-    assert np.abs(pixels[1] - images[0] / 255.0).mean() < 0.01
+    # An MNIST digit is prepared already: preparing it again changes it little (its antialiased rim
+    # meets the ink thresholds; another digit differs by about 0.2).
+    assert np.abs(pixels[1] - images[0] / 255.0).mean() < 0.03

@@ -72,6 +72,9 @@ def server(trained_mlp):
         [sys.executable, "-m", "alexnet_mnist", "mode=serve", f"checkpoint={trained_mlp}", f"serve.port={free_port()}",
          f"serve.max_file_mb={MAX_FILE_MB}", f"hydra.run.dir={trained_mlp}/serve"],
         cwd=trained_mlp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # Ctrl-C as a terminal sends it, even when this suite runs as a background job (which starts
+        # with SIGINT ignored, and a child inherits that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines, url = [], None
     with selectors.DefaultSelector() as waiting:
