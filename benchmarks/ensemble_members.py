@@ -21,17 +21,7 @@ from results_file import write_section
 from train_throughput import cpu_model
 
 from alexnet_mnist import data, load_model
-
-
-def probabilities(model, dataset):
-    """Softmax probabilities and labels over every batch of `dataset`."""
-    import tensorflow as tf
-
-    probs, labels = [], []
-    for images, batch_labels in dataset:
-        probs.append(tf.nn.softmax(model(images, training=False)).numpy())
-        labels.append(batch_labels.numpy())
-    return np.concatenate(probs), np.concatenate(labels)
+from alexnet_mnist.reporting.run_report import predict
 
 
 def analyse(run_dir):
@@ -43,12 +33,12 @@ def analyse(run_dir):
     val, test = {}, {}
     for k, member in enumerate(members):
         model = load_model(member / "model.keras")
-        val[k], val_labels = probabilities(model, splits.val)
-        test[k], test_labels = probabilities(model, splits.test)
+        _, val_labels, val[k] = predict(model, splits.val)
+        _, test_labels, test[k] = predict(model, splits.test)
     accuracy = lambda probs, labels: float(np.mean(probs.argmax(1) == labels))  # noqa: E731
     rows = []
     for k in val:
-        variant = OmegaConf.to_container(OmegaConf.create(variants[k % len(variants)])) if variants else {}
+        variant = OmegaConf.to_container(OmegaConf.create(variants[k % len(variants)]))
         rows.append((k, variant, accuracy(val[k], val_labels), accuracy(test[k], test_labels)))
     pairs = []
     for a, b in itertools.combinations(val, 2):

@@ -88,7 +88,7 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
         top, bottom = max(0, round((box[0] - side) * scale)), min(image.height, round((box[1] + side) * scale))
         left, right = max(0, round((box[2] - side) * scale)), min(image.width, round((box[3] + side) * scale))
         ink, box = _stroke(_denoise(_working_copy(image.crop((left, top, right, bottom)))), inverted)
-    digit = _fit_box(_widen(ink[box[0] : box[1], box[2] : box[3]]))
+    digit = _resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
     return np.minimum(field / full, 1.0)
@@ -129,12 +129,15 @@ def _shrunk(gray, factor):
 def _extreme(pixels, size, pick):
     """The minimum (`pick=np.minimum`) or maximum (`np.maximum`) over each pixel's `size` x `size`
     square, along rows then columns: 2 `size` operations per pixel, not `size` squared."""
-    reach = size // 2
     for axis in (0, 1):
-        padded = np.pad(pixels, [(reach, reach) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        length = pixels.shape[axis]
-        pixels = functools.reduce(pick, (np.take(padded, range(i, i + length), axis=axis) for i in range(size)))
+        pixels = functools.reduce(pick, _shifted(pixels, size // 2, axis))
     return pixels
+
+
+def _shifted(pixels, reach, axis):
+    """`pixels` shifted by -`reach` ... `reach` along `axis`, edges repeated: the terms of a 1-D filter."""
+    padded = np.pad(pixels, [(reach, reach) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+    return (np.take(padded, range(i, i + pixels.shape[axis]), axis=axis) for i in range(2 * reach + 1))
 
 
 def _stroke(gray, inverted):
@@ -183,8 +186,7 @@ def _blur(gray, sigma):
     kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
     kernel /= kernel.sum()
     for axis in (0, 1):
-        padded = np.pad(gray, [(reach, reach) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        gray = sum(w * np.take(padded, range(i, i + gray.shape[axis]), axis=axis) for i, w in enumerate(kernel))
+        gray = sum(w * term for w, term in zip(kernel, _shifted(gray, reach, axis)))
     return gray.astype(np.float32)
 
 
@@ -294,12 +296,13 @@ def _widen(ink):
     return _extreme(np.pad(ink, size // 2), size, np.maximum)
 
 
-def _fit_box(ink):
-    height, width = ink.shape
-    scale = BOX / max(height, width)
+def _resize_longest(pixels, side):
+    """`pixels` resized, aspect ratio kept, so that the longer side is `side`."""
+    height, width = pixels.shape
+    scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # Pillow's resize filters over the whole source footprint when it shrinks: an antialiased result.
-    return np.asarray(Image.fromarray(np.ascontiguousarray(ink)).resize(size, Image.Resampling.BILINEAR))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(pixels)).resize(size, Image.Resampling.BILINEAR))
 
 
 def _centre(digit):
@@ -329,11 +332,7 @@ def prepare_clothing(image: Image.Image, invert: Invert = Invert.auto) -> np.nda
     rows, cols = np.nonzero(ink > TRIM_DISTANCE)
     if not len(rows):
         raise BlankImage("nothing stands out from the background")
-    product = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    height, width = product.shape
-    scale = FIELD / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    product = np.asarray(Image.fromarray(np.ascontiguousarray(product)).resize(size, Image.Resampling.BILINEAR))
+    product = _resize_longest(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], FIELD)
     field = np.zeros((FIELD, FIELD), np.float32)
     top, left = (FIELD - product.shape[0]) // 2, (FIELD - product.shape[1]) // 2
     field[top : top + product.shape[0], left : left + product.shape[1]] = np.clip(product, 0.0, None)
