@@ -42,10 +42,9 @@ rules or specks:
     where 39 % of the test digits' ink pixels are 250 or more (the background is already 0).
 """
 
-import functools
-
 import numpy as np
 from PIL import Image, ImageFilter
+from scipy import ndimage
 
 from alexnet_mnist.config import Invert
 
@@ -126,20 +125,6 @@ def _shrunk(gray, factor):
     return Image.fromarray(gray).resize((max(1, -(-width // factor)), max(1, -(-height // factor))), Image.Resampling.BOX)
 
 
-def _extreme(pixels, size, pick):
-    """The minimum (`pick=np.minimum`) or maximum (`np.maximum`) over each pixel's `size` x `size`
-    square, along rows then columns: 2 `size` operations per pixel, not `size` squared."""
-    for axis in (0, 1):
-        pixels = functools.reduce(pick, _shifted(pixels, size // 2, axis))
-    return pixels
-
-
-def _shifted(pixels, reach, axis):
-    """`pixels` shifted by -`reach` ... `reach` along `axis`, edges repeated: the terms of a 1-D filter."""
-    padded = np.pad(pixels, [(reach, reach) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-    return (np.take(padded, range(i, i + pixels.shape[axis]), axis=axis) for i in range(2 * reach + 1))
-
-
 def _stroke(gray, inverted):
     """The digit's ink in denoised `gray` (light on dark, or dark on light if `inverted`), float32
     with 0 off the digit, and its box (top, bottom, left, right)."""
@@ -148,7 +133,7 @@ def _stroke(gray, inverted):
     # The paper: a morphological opening (the minimum, then the maximum) takes out every stroke
     # narrower than it, and follows a shadow's edge.
     small = np.asarray(_shrunk(gray, COARSE))
-    opened = _extreme(_extreme(small, OPENING, np.minimum), OPENING, np.maximum)
+    opened = ndimage.grey_opening(small, size=OPENING, mode="nearest")
     background = np.asarray(Image.fromarray(opened).resize(gray.shape[::-1], Image.Resampling.BILINEAR))
     # Dark ink takes a share of the paper's light: in shadow its contrast is as much smaller. So the
     # residual counts in shares of the room left above the background (for dark ink, of the paper's
@@ -177,22 +162,13 @@ def _denoise(gray):
         # An impulse stands out from its median alone; a line's pixels have neighbours that do too.
         lone = outlier & (_neighbours(outlier) <= 1)
         cleaned[lone] = median[lone]
-    return _blur(cleaned, BLUR)
-
-
-def _blur(gray, sigma):
-    """A Gaussian blur along rows and columns (Pillow's works on 8-bit images only)."""
-    reach = int(np.ceil(3 * sigma))
-    kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
-    for axis in (0, 1):
-        gray = sum(w * term for w, term in zip(kernel, _shifted(gray, reach, axis)))
-    return gray.astype(np.float32)
+    return ndimage.gaussian_filter(cleaned, BLUR, mode="nearest", radius=int(np.ceil(3 * BLUR)))
 
 
 def _median3(gray):
     """The median of each pixel's 3x3 neighbourhood (edges repeated), by Paeth's 19-exchange
-    network for 9 values: a tenth of the time of Pillow's median filter."""
+    network for 9 values: a seventh of the time of scipy.ndimage.median_filter (2 against 14 ms on
+    a 256x192 working copy), a tenth of Pillow's."""
     padded = np.pad(gray, 1, mode="edge")
     height, width = gray.shape
     p = [padded[dr : dr + height, dc : dc + width] for dr in range(3) for dc in range(3)]
@@ -213,19 +189,14 @@ def _digit_parts(weak, strong, mass):
     """The pixels of `weak` that make the digit: its connected parts (8-connected, gaps up to
     `BRIDGE` - 1 pixels bridged) that hold a `strong` pixel, the heaviest by `mass`, and those near
     it that are long or heavy."""
-    bridged = _extreme(weak, BRIDGE, np.logical_or)
-    labels, count = _components(bridged)
+    bridged = ndimage.maximum_filter(weak, size=BRIDGE, mode="nearest")
+    labels, count = ndimage.label(bridged, structure=np.ones((3, 3)))
     labels = np.where(weak, labels, 0)
     parts = np.arange(1, count + 1)
     weight = np.bincount(labels.ravel(), mass.ravel(), count + 1)[1:]
     held = np.bincount(labels.ravel(), strong.ravel(), count + 1)[1:] > 0
-    rows, cols = np.nonzero(labels)
-    owner = labels[rows, cols] - 1
-    boxes = np.stack([np.full(count, rows.max() + 1), np.zeros(count, int), np.full(count, cols.max() + 1), np.zeros(count, int)], 1)
-    np.minimum.at(boxes[:, 0], owner, rows)
-    np.maximum.at(boxes[:, 1], owner, rows + 1)
-    np.minimum.at(boxes[:, 2], owner, cols)
-    np.maximum.at(boxes[:, 3], owner, cols + 1)
+    # Each part's box (top, bottom, left, right); every bridged part holds pixels of `weak`.
+    boxes = np.array([(rows.start, rows.stop, cols.start, cols.stop) for rows, cols in ndimage.find_objects(labels, count)])
     extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
     main = int(np.argmax(np.where(held, weight, -1.0)))
     kept = np.zeros(count, bool)
@@ -247,42 +218,6 @@ def _digit_parts(weak, strong, mass):
     return np.isin(labels, parts[kept])
 
 
-def _components(mask):
-    """8-connected parts of `mask`: labels (0 outside, 1..count) and count. Union-find over runs of
-    pixels in each row, so the Python loop goes over runs, not pixels."""
-    height, width = mask.shape
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    start_rows, starts = np.nonzero(edges == 1)
-    ends = np.nonzero(edges == -1)[1]  # in the same row-major order as the starts
-    parent = list(range(len(starts)))
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    row_first = np.searchsorted(start_rows, np.arange(height + 1))
-    for row in range(1, height):
-        above, here = range(row_first[row - 1], row_first[row]), range(row_first[row], row_first[row + 1])
-        j = above.start
-        for i in here:
-            # Runs overlap, diagonals included, when each starts before the other ends (plus one).
-            while j < above.stop and ends[j] < starts[i]:
-                j += 1
-            k = j
-            while k < above.stop and starts[k] <= ends[i]:
-                parent[root(k)] = root(i)
-                k += 1
-    roots = np.array([root(i) for i in range(len(starts))], int)
-    ids, run_label = np.unique(roots, return_inverse=True)
-    # Paint each run's label: +label at its start, -label at its end, summed along the row.
-    paint = np.zeros((height, width + 1), np.int64)
-    np.add.at(paint, (start_rows, starts), run_label + 1)
-    np.add.at(paint, (start_rows, ends), -(run_label + 1))
-    return np.cumsum(paint, axis=1)[:, :width], len(ids)
-
-
 def _widen(ink):
     """`ink` with its stroke widened to `STROKE` of its height if it is thinner."""
     mask = ink > 0
@@ -293,7 +228,7 @@ def _widen(ink):
     if missing < 2:
         return ink
     size = (missing + 1) | 1  # a maximum filter of size k widens a line by k - 1
-    return _extreme(np.pad(ink, size // 2), size, np.maximum)
+    return ndimage.maximum_filter(np.pad(ink, size // 2), size=size, mode="nearest")
 
 
 def _resize_longest(pixels, side):
