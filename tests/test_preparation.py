@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw
 
 from alexnet_mnist import data
 from alexnet_mnist.data.photo_digits import CASES, photo_digits
-from alexnet_mnist.inference.preparation import prepare_digit
+from alexnet_mnist.inference.preparation import _widen, prepare_digit
 
 INK = 0.2  # a prepared pixel above this is ink
 
@@ -95,7 +95,8 @@ def test_a_small_digit_in_a_large_photo_is_found_with_its_thin_stroke():
     ink = parts(prepared)
     assert len(ink) == 1 and extent(ink[0])[0] >= 19
     large = prepare_digit(written(SEVEN, (400, 300), 5, paper((400, 300), 0.75, rng, grain=0.02)))
-    assert np.corrcoef(prepared.ravel(), large.ravel())[0, 1] > 0.8
+    # 0.79 as prepared again from the original's pixels, 0.59 from the shrunk copy alone.
+    assert np.corrcoef(prepared.ravel(), large.ravel())[0, 1] > 0.7
 
 
 def test_a_digit_half_in_shadow_is_whole():
@@ -108,6 +109,26 @@ def test_a_digit_half_in_shadow_is_whole():
     lit = prepare_digit(written(SEVEN, (400, 300), 5, np.full((300, 400), 0.9)))
     assert len(parts(prepared)) == 1
     assert np.corrcoef(prepared.ravel(), lit.ravel())[0, 1] > 0.9
+
+
+def test_a_digit_in_the_shade_of_a_page_lit_in_one_corner_is_dark_ink():
+    """The shadow covers the digit and most of the page: the lit corner beside it is brighter than the
+    shaded paper, but by less than the ink is darker, so the corner's edge is not taken for the digit."""
+    rng = np.random.default_rng(5)
+    rows, cols = np.indices((300, 400))
+    light = 0.9 - 0.5 / (1 + np.exp(-(rows + cols - 220) / 6))  # lit above a diagonal through the top-left corner
+    photo = written(SEVEN, (400, 300), 5, light + rng.normal(0, 0.01, (300, 400)), darkness=0.7)
+    lit = prepare_digit(written(SEVEN, (400, 300), 5, np.full((300, 400), 0.9), darkness=0.7))
+    assert np.corrcoef(prepare_digit(photo).ravel(), lit.ravel())[0, 1] > 0.9
+
+
+def test_a_fine_line_is_widened_by_a_round_nib_whatever_its_direction():
+    """A square widening would make a diagonal line 1.4 times wider than an upright one."""
+    upright, diagonal = np.zeros((100, 100), np.float32), np.zeros((100, 100), np.float32)
+    upright[10:90, 50] = diagonal[range(10, 90), range(10, 90)] = 1.0
+    # Ink over the line's length: its mean width after widening, in working pixels.
+    widths = [(_widen(ink) > 0).sum() / length for ink, length in ((upright, 80), (diagonal, 80 * np.sqrt(2)))]
+    assert widths[0] > 6 and widths[1] == pytest.approx(widths[0], rel=0.1), widths
 
 
 def test_chalk_on_a_dark_board_reads_as_ink_on_paper():

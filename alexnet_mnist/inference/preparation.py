@@ -13,7 +13,8 @@ rules or specks:
    the longer side (speed: the digit ends up 20 pixels tall anyway);
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
-   than the brightest lie above it;
+   than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
+   outshine dark ink in the shade);
 3. denoising: pixels far from their 3x3 median with no neighbour that differs the same way (salt
    and pepper) take the median's value, which leaves a one-pixel pen line whole (a plain median
    filter would erase it); a slight Gaussian blur then averages the grain;
@@ -33,7 +34,8 @@ rules or specks:
 7. a small digit in a large photo is found on the shrunk copy and prepared again from the original
    pixels around it, so that a thin line is not averaged away;
 8. stroke width: a line thinner than MNIST's (a tenth of the digit's height) is widened to it
-   (a maximum filter), so a fine pen reads like MNIST's pens;
+   (a maximum filter over a round nib, so diagonals are no wider than uprights), so a fine pen reads
+   like MNIST's pens;
 9. the ink's bounding box is resized (antialiased) so that its longer side is 20 pixels;
 10. it is placed in the 28x28 field with its centre of mass at row 14, column 14 (counting from 0;
     where MNIST's test digits have theirs, give or take 0.3), shifted by whole pixels and kept
@@ -53,6 +55,7 @@ BOX = 20  # the side of the square MNIST fitted each digit's bounding box into
 WORKING_SIZE = 256  # pixels on the longer side: ample for a 20-pixel digit, fast for a 12 MP photo
 COARSE = 4  # the background is estimated on a grid of 4x4-pixel cells
 POLARITY_CELL, POLARITY_CELLS = 16, 5  # a median over 5x5 cells of 16x16 pixels: a third of the working copy
+DIM = 0.05  # added to intensities before their ratio: black ink on black paper is not infinitely dark
 SHADE = 0.1  # the darkest paper (or least room above a board) whose ink's contrast is scaled up
 OPENING = 9  # cells: 36 working pixels, wider than a marker's stroke
 IMPULSE_SIGMAS = 4.0  # a pixel this many noise deviations from its 3x3 median is an outlier
@@ -112,10 +115,13 @@ def _border(gray):
 
 def _dark_on_light(gray):
     """Whether the darkest pixels lie further below the local background (a median over a third of
-    the image, where paper outweighs even a marker's strokes) than the brightest lie above it."""
+    the image, where paper outweighs even a marker's strokes) than the brightest lie above it, in
+    ratios of light: dark ink takes most of the paper's light even in shadow, while the lit side of
+    a shadow's edge, beside a background the shadow darkened, is only a few times brighter."""
     small = _shrunk(gray, POLARITY_CELL).filter(ImageFilter.MedianFilter(POLARITY_CELLS))
-    residual = gray - np.asarray(small.resize(gray.shape[::-1], Image.Resampling.BILINEAR))
-    darkest, brightest = np.percentile(residual, [0.1, 99.9])
+    background = np.asarray(small.resize(gray.shape[::-1], Image.Resampling.BILINEAR))
+    ratio = np.log((gray + DIM) / (background + DIM))
+    darkest, brightest = np.percentile(ratio, [0.1, 99.9])
     return -darkest > brightest
 
 
@@ -228,7 +234,10 @@ def _widen(ink):
     if missing < 2:
         return ink
     size = (missing + 1) | 1  # a maximum filter of size k widens a line by k - 1
-    return ndimage.maximum_filter(np.pad(ink, size // 2), size=size, mode="nearest")
+    # A round nib: a square one would widen a diagonal line 1.4 times as much as an upright one.
+    rows, cols = np.indices((size, size)) - size // 2
+    nib = rows**2 + cols**2 <= (size // 2) ** 2 + size // 2
+    return ndimage.maximum_filter(np.pad(ink, size // 2), footprint=nib, mode="nearest")
 
 
 def _resize_longest(pixels, side):
