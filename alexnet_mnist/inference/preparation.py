@@ -118,11 +118,20 @@ def _dark_on_light(gray):
     the image, where paper outweighs even a marker's strokes) than the brightest lie above it, in
     ratios of light: dark ink takes most of the paper's light even in shadow, while the lit side of
     a shadow's edge, beside a background the shadow darkened, is only a few times brighter."""
-    small = _shrunk(gray, POLARITY_CELL).filter(ImageFilter.MedianFilter(POLARITY_CELLS))
+    small = Image.fromarray(_block_medians(gray, POLARITY_CELL)).filter(ImageFilter.MedianFilter(POLARITY_CELLS))
     background = np.asarray(small.resize(gray.shape[::-1], Image.Resampling.BILINEAR))
     ratio = np.log((gray + DIM) / (background + DIM))
     darkest, brightest = np.percentile(ratio, [0.1, 99.9])
     return -darkest > brightest
+
+
+def _block_medians(gray, factor):
+    """The median of each `factor` x `factor` block of `gray` (edges repeated): unlike a block's mean,
+    it stays the background's level where ink crosses the block (a 28x28 digit has only 4 blocks)."""
+    height, width = gray.shape
+    padded = np.pad(gray, ((0, -height % factor), (0, -width % factor)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
+    return np.median(blocks, axis=(1, 3)).astype(np.float32)
 
 
 def _shrunk(gray, factor):
