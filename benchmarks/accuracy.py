@@ -57,6 +57,8 @@ RECIPES = {
         "experiment=alexnet_fashion_best", "model.batch_norm=true", "train.batch_size=128", "optimizer.lr=2e-3",
         "model.lrn_after_pool=true",
     ],
+    # Issue 30: the Fashion recipe trained 30 epochs instead of 12 (its one-cycle schedule stretched with them).
+    "alexnet_fashion_30_epochs": ["experiment=alexnet_fashion_best", "train.epochs=30", "train.early_stopping.patience=30"],
     "ensemble_fashion_best": ["experiment=ensemble_fashion_best"],
     # Issue 30: five default AlexNets that differ in kernel sizes, LRN and elastic field, or width.
     "ensemble_diverse": ["experiment=ensemble_diverse"],
