@@ -122,6 +122,22 @@ def test_a_digit_in_the_shade_of_a_page_lit_in_one_corner_is_dark_ink():
     assert np.corrcoef(prepare_digit(photo).ravel(), lit.ravel())[0, 1] > 0.9
 
 
+@pytest.mark.parametrize("around", ["table_all_round", "table_at_one_side"])
+def test_a_page_photographed_on_a_dark_table_is_read_on_the_page(around):
+    """The page does not fill the photo: a dark, grained table shows around it or along one side. The
+    table beside white paper is not light ink, and neither its grain nor the page's edge is the digit."""
+    rng = np.random.default_rng(7)
+    grain = np.asarray(Image.fromarray(rng.normal(0, 1, (38, 50)).astype(np.float32)).resize((400, 300), Image.BICUBIC))
+    light = 0.15 + 0.04 * grain
+    if around == "table_all_round":
+        light[40:270, 60:360] = 0.9
+    else:
+        light[:, 40:] = 0.9
+    photo = written(SEVEN, (400, 300), 5, light + rng.normal(0, 0.01, (300, 400)), darkness=0.7)
+    on_paper = prepare_digit(written(SEVEN, (400, 300), 5, np.full((300, 400), 0.9), darkness=0.7))
+    assert np.corrcoef(prepare_digit(photo).ravel(), on_paper.ravel())[0, 1] > 0.9
+
+
 def test_a_fine_line_is_widened_by_a_round_nib_whatever_its_direction():
     """A square widening would make a diagonal line 1.4 times wider than an upright one."""
     upright, diagonal = np.zeros((100, 100), np.float32), np.zeros((100, 100), np.float32)

@@ -10,7 +10,9 @@ after finding which of its pixels are the digit's stroke rather than the paper's
 rules or specks:
 
 1. grayscale (transparent pixels count as white paper), shrunk to at most `WORKING_SIZE` pixels on
-   the longer side (speed: the digit ends up 20 pixels tall anyway);
+   the longer side (speed: the digit ends up 20 pixels tall anyway); what lies around the page (a
+   dark table, a wall around a board: outside the largest region within a factor of 3 of the
+   commonest light level) is painted over with the page's level;
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
@@ -19,18 +21,19 @@ rules or specks:
    and pepper) take the median's value, which leaves a one-pixel pen line whole (a plain median
    filter would erase it); a slight Gaussian blur then averages the grain;
 4. background removal: the paper, estimated by a morphological opening (minimum, then maximum, over
-   `OPENING` cells of a `COARSE` times smaller copy), which takes out every stroke narrower than it
-   and follows a shadow's edge, is subtracted, and the difference divided by the room left above the
-   background (for dark ink, the paper's brightness: ink in shadow counts as much as ink in light);
-   so is each row's 20th percentile where it is above 0, which takes out ruled lines across the
-   page, since a digit covers far less of a row;
+   `OPENING` pixels), which takes out every stroke narrower than it and follows a shadow's edge or
+   the page's, is subtracted, and the difference divided by the room left above the background (for
+   dark ink, the paper's brightness: ink in shadow counts as much as ink in light); so is each row's
+   20th percentile where it is above 0, which takes out ruled lines across the page, since a digit
+   covers far less of a row;
 5. the stroke: hysteresis thresholds set by the ink's level (the brightest of the residual) and the
    paper's noise (from the median absolute deviation): pixels above the high one are ink for sure,
    those above the low one are ink if they touch them;
 6. specks: the ink's connected parts (after bridging gaps of a few pixels, so that a broken pencil
    or chalk line stays one part) are kept if they belong to the digit: the heaviest part, then any
    other near it that is long (a fifth of the digit's extent) or heavy (a third of its mass). Dots,
-   crumbs and grain far from or small beside the digit are dropped;
+   crumbs and grain far from or small beside the digit are dropped, and so is a part that runs along
+   a quarter of a side of the image (the page's edge, a strip of table) while another stands out;
 7. a small digit in a large photo is found on the shrunk copy and prepared again from the original
    pixels around it, so that a thin line is not averaged away;
 8. stroke width: a line thinner than MNIST's (a tenth of the digit's height) is widened to it
@@ -53,11 +56,10 @@ from alexnet_mnist.config import Invert
 FIELD = 28  # MNIST's image side
 BOX = 20  # the side of the square MNIST fitted each digit's bounding box into
 WORKING_SIZE = 256  # pixels on the longer side: ample for a 20-pixel digit, fast for a 12 MP photo
-COARSE = 4  # the background is estimated on a grid of 4x4-pixel cells
 POLARITY_CELL, POLARITY_CELLS = 16, 5  # a median over 5x5 cells of 16x16 pixels: a third of the working copy
 DIM = 0.05  # added to intensities before their ratio: black ink on black paper is not infinitely dark
 SHADE = 0.1  # the darkest paper (or least room above a board) whose ink's contrast is scaled up
-OPENING = 9  # cells: 36 working pixels, wider than a marker's stroke
+OPENING = 36  # working pixels, wider than a marker's stroke
 IMPULSE_SIGMAS = 4.0  # a pixel this many noise deviations from its 3x3 median is an outlier
 BLUR = 0.7  # the Gaussian's sigma, in working pixels, that averages the grain without erasing a thin line
 RULED = 20  # the percentile of a row that is a ruled line, not the digit
@@ -66,6 +68,8 @@ HIGH_SIGMAS, LOW_SIGMAS = 6.0, 3.5  # and as multiples of the paper's noise, whi
 BRIDGE = 5  # a maximum filter's size: gaps in a line up to 4 pixels do not split it into parts
 NEAR = 0.3  # parts within this fraction of the digit's extent of its box are near it
 LONG, HEAVY = 0.2, 0.33  # a part near the digit is kept when this long or heavy, relative to the digit
+PAGE, PAGE_CELL = 0.33, 8  # blocks of 8x8 pixels with under a third (or over 3 times) of the page's light are off it
+EDGE_RUN = 0.25  # a part along more than this share of a side of the image is not the digit
 ENLARGED = 2  # a digit this many times larger at the original's resolution is prepared again from it
 STROKE = 0.1  # MNIST's stroke width relative to the digit's height
 SATURATED = 0.4  # MNIST's share of ink at full intensity
@@ -79,7 +83,7 @@ class BlankImage(ValueError):
 
 def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarray:
     """The digit in `image` as MNIST shows digits: float32 `[28, 28]` in [0, 1], light on black."""
-    gray = _denoise(_working_copy(image))
+    gray = _page_only(_denoise(_working_copy(image)))
     inverted = invert == Invert.true or (invert == Invert.auto and _dark_on_light(gray))
     ink, box = _stroke(gray, inverted)
     side = max(box[1] - box[0], box[3] - box[2])
@@ -89,7 +93,7 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
     if min(side * scale, WORKING_SIZE / 3) >= ENLARGED * side:
         top, bottom = max(0, round((box[0] - side) * scale)), min(image.height, round((box[1] + side) * scale))
         left, right = max(0, round((box[2] - side) * scale)), min(image.width, round((box[3] + side) * scale))
-        ink, box = _stroke(_denoise(_working_copy(image.crop((left, top, right, bottom)))), inverted)
+        ink, box = _stroke(_page_only(_denoise(_working_copy(image.crop((left, top, right, bottom))))), inverted)
     digit = _resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
@@ -134,12 +138,6 @@ def _block_medians(gray, factor):
     return np.median(blocks, axis=(1, 3)).astype(np.float32)
 
 
-def _shrunk(gray, factor):
-    """`gray` as an image `factor` times smaller (block averages)."""
-    height, width = gray.shape
-    return Image.fromarray(gray).resize((max(1, -(-width // factor)), max(1, -(-height // factor))), Image.Resampling.BOX)
-
-
 def _stroke(gray, inverted):
     """The digit's ink in denoised `gray` (light on dark, or dark on light if `inverted`), float32
     with 0 off the digit, and its box (top, bottom, left, right)."""
@@ -147,9 +145,7 @@ def _stroke(gray, inverted):
         gray = 1.0 - gray
     # The paper: a morphological opening (the minimum, then the maximum) takes out every stroke
     # narrower than it, and follows a shadow's edge.
-    small = np.asarray(_shrunk(gray, COARSE))
-    opened = ndimage.grey_opening(small, size=OPENING, mode="nearest")
-    background = np.asarray(Image.fromarray(opened).resize(gray.shape[::-1], Image.Resampling.BILINEAR))
+    background = ndimage.grey_opening(gray, size=OPENING, mode="nearest")
     # Dark ink takes a share of the paper's light: in shadow its contrast is as much smaller. So the
     # residual counts in shares of the room left above the background (for dark ink, of the paper's
     # brightness), which keeps an image and its negative prepared alike.
@@ -166,6 +162,25 @@ def _stroke(gray, inverted):
     ink = np.where(keep, np.clip(residual - low, 0.0, None), 0.0).astype(np.float32)
     rows, cols = np.nonzero(ink)
     return ink, (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
+
+
+def _page_only(gray):
+    """`gray` with what lies around the page painted over with the page's level. The page is the
+    largest joined region of blocks of `PAGE_CELL` pixels whose median is within a factor 1 / `PAGE`
+    of the commonest blocks', with what it encloses; the rest (a dark table around white paper, a
+    bright wall around a board) is painted over, widened by a block to cover the page's edge. Left
+    there, white paper beside a dark table would pass for light ink, and the table's grain for ink
+    in deep shade."""
+    light = np.log(_block_medians(gray, PAGE_CELL) + DIM)
+    counts, edges = np.histogram(light, bins=32)
+    page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
+    labels, count = ndimage.label(np.abs(light - page) <= -np.log(PAGE))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    page_blocks = labels == 1 + np.argmax(sizes)
+    # Within the page, whatever its level (the ink, a shadow) stays: only what lies around it goes.
+    off = np.repeat(np.repeat(~ndimage.binary_fill_holes(page_blocks), PAGE_CELL, 0), PAGE_CELL, 1)
+    off = ndimage.maximum_filter(off[: gray.shape[0], : gray.shape[1]], size=2 * PAGE_CELL + 1)
+    return np.where(off, np.median(gray[~off]), gray).astype(np.float32)
 
 
 def _denoise(gray):
@@ -210,6 +225,13 @@ def _digit_parts(weak, strong, mass):
     parts = np.arange(1, count + 1)
     weight = np.bincount(labels.ravel(), mass.ravel(), count + 1)[1:]
     held = np.bincount(labels.ravel(), strong.ravel(), count + 1)[1:] > 0
+    # What runs along the image's edge is the table or the page's edge around the paper, not
+    # writing: a digit, even cropped tightly, meets the edge with a stroke's width. It counts only
+    # when nothing else stands out.
+    edges = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    run = np.max([np.bincount(edge, minlength=count + 1)[1:] / len(edge) for edge in edges], axis=0)
+    if (held & (run <= EDGE_RUN)).any():
+        held &= run <= EDGE_RUN
     # Each part's box (top, bottom, left, right); every bridged part holds pixels of `weak`.
     boxes = np.array([(rows.start, rows.stop, cols.start, cols.stop) for rows, cols in ndimage.find_objects(labels, count)])
     extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
