@@ -138,6 +138,20 @@ def test_a_page_photographed_on_a_dark_table_is_read_on_the_page(around):
     assert np.corrcoef(prepare_digit(photo).ravel(), on_paper.ravel())[0, 1] > 0.9
 
 
+@pytest.mark.parametrize("dark_on_light", [True, False])
+def test_a_small_scan_that_fills_its_frame_is_read_as_with_a_margin(dark_on_light):
+    """USPS's digits are 16-pixel scans that fill their frame, with no paper around them to tell the
+    background by: such a small image is enlarged and given MNIST's margin of paper first."""
+    ink = drawing(SEVEN, (400, 300), 20)
+    rows, cols = np.nonzero(ink)
+    height, width = rows.max() + 1 - rows.min(), cols.max() + 1 - cols.min()
+    scan = to_image(ink[rows.min() :, cols.min() :][:height, :width]).resize((round(16 * width / height), 16), Image.BILINEAR)
+    page = to_image(ink)
+    if dark_on_light:
+        scan, page = (Image.fromarray(255 - np.asarray(image)) for image in (scan, page))
+    assert np.corrcoef(prepare_digit(scan).ravel(), prepare_digit(page).ravel())[0, 1] > 0.8
+
+
 def test_a_fine_line_is_widened_by_a_round_nib_whatever_its_direction():
     """A square widening would make a diagonal line 1.4 times wider than an upright one."""
     upright, diagonal = np.zeros((100, 100), np.float32), np.zeros((100, 100), np.float32)

@@ -10,13 +10,16 @@ after finding which of its pixels are the digit's stroke rather than the paper's
 rules or specks:
 
 1. grayscale (transparent pixels count as white paper), shrunk to at most `WORKING_SIZE` pixels on
-   the longer side (speed: the digit ends up 20 pixels tall anyway); what lies around the page (a
-   dark table, a wall around a board: outside the largest region within a factor of 3 of the
-   commonest light level) is painted over with the page's level;
+   the longer side (speed: the digit ends up 20 pixels tall anyway); an image under `SMALLEST`
+   pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to that and given
+   MNIST's margin of paper. What lies around the page (regions off its light by a factor of 3 that
+   run along most of a side: a dark table, a wall around a board) is painted over with the page's
+   level;
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
-   outshine dark ink in the shade);
+   outshine dark ink in the shade); a small scan, whose strokes outweigh its paper locally, is
+   inverted when its median is light;
 3. denoising: pixels far from their 3x3 median with no neighbour that differs the same way (salt
    and pepper) take the median's value, which leaves a one-pixel pen line whole (a plain median
    filter would erase it); a slight Gaussian blur then averages the grain;
@@ -32,8 +35,7 @@ rules or specks:
 6. specks: the ink's connected parts (after bridging gaps of a few pixels, so that a broken pencil
    or chalk line stays one part) are kept if they belong to the digit: the heaviest part, then any
    other near it that is long (a fifth of the digit's extent) or heavy (a third of its mass). Dots,
-   crumbs and grain far from or small beside the digit are dropped, and so is a part that runs along
-   a quarter of a side of the image (the page's edge, a strip of table) while another stands out;
+   crumbs and grain far from or small beside the digit are dropped;
 7. a small digit in a large photo is found on the shrunk copy and prepared again from the original
    pixels around it, so that a thin line is not averaged away;
 8. stroke width: a line thinner than MNIST's (a tenth of the digit's height) is widened to it
@@ -69,7 +71,9 @@ BRIDGE = 5  # a maximum filter's size: gaps in a line up to 4 pixels do not spli
 NEAR = 0.3  # parts within this fraction of the digit's extent of its box are near it
 LONG, HEAVY = 0.2, 0.33  # a part near the digit is kept when this long or heavy, relative to the digit
 PAGE, PAGE_CELL = 0.33, 8  # blocks of 8x8 pixels with under a third (or over 3 times) of the page's light are off it
-EDGE_RUN = 0.25  # a part along more than this share of a side of the image is not the digit
+EDGE_RUN = 0.6  # a region along more than this share of a side of the image is not the page
+SMALLEST = 128  # pixels on the longer side: a smaller image (a 16x16 scan) is enlarged to it
+MARGIN = 0.15  # paper added on each side of such an image, a share of its longer side (MNIST: 4 of 28)
 ENLARGED = 2  # a digit this many times larger at the original's resolution is prepared again from it
 STROKE = 0.1  # MNIST's stroke width relative to the digit's height
 SATURATED = 0.4  # MNIST's share of ink at full intensity
@@ -83,17 +87,24 @@ class BlankImage(ValueError):
 
 def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarray:
     """The digit in `image` as MNIST shows digits: float32 `[28, 28]` in [0, 1], light on black."""
-    gray = _page_only(_denoise(_working_copy(image)))
-    inverted = invert == Invert.true or (invert == Invert.auto and _dark_on_light(gray))
+    gray = _denoise(_working_copy(image))
+    scale = max(image.size) / max(gray.shape)
+    # A small scan (MNIST's, USPS's) often fills its frame: it gets MNIST's margin of paper.
+    margin = round(MARGIN * max(gray.shape)) if max(image.size) < SMALLEST else 0
+    gray = _on_paper(gray, margin)
+    # A small scan has no lighting to follow, and its strokes outweigh the paper locally: its paper
+    # is simply its commonest level.
+    dark_ink = np.median(gray) > 0.5 if margin else _dark_on_light(gray)
+    inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
     ink, box = _stroke(gray, inverted)
     side = max(box[1] - box[0], box[3] - box[2])
     # The digit at the original's resolution, in a crop with as much margin as the digit is large:
     # worth preparing again if it comes out at least twice as large as in the shrunk copy.
-    scale = max(image.size) / max(gray.shape)
     if min(side * scale, WORKING_SIZE / 3) >= ENLARGED * side:
-        top, bottom = max(0, round((box[0] - side) * scale)), min(image.height, round((box[1] + side) * scale))
-        left, right = max(0, round((box[2] - side) * scale)), min(image.width, round((box[3] + side) * scale))
-        ink, box = _stroke(_page_only(_denoise(_working_copy(image.crop((left, top, right, bottom))))), inverted)
+        top, bottom = (max(0, round((edge - margin) * scale)) for edge in (box[0] - side, box[1] + side))
+        left, right = (max(0, round((edge - margin) * scale)) for edge in (box[2] - side, box[3] + side))
+        crop = image.crop((left, top, min(image.width, right), min(image.height, bottom)))
+        ink, box = _stroke(_on_paper(_denoise(_working_copy(crop)), 0), inverted)
     digit = _resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
@@ -105,10 +116,10 @@ def _working_copy(image):
         paper = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
     gray = image.convert("L")
-    scale = WORKING_SIZE / max(gray.size)
-    if scale < 1:
-        size = tuple(max(1, round(side * scale)) for side in gray.size)
-        gray = gray.resize(size, Image.Resampling.BOX)
+    longest = np.clip(max(gray.size), SMALLEST, WORKING_SIZE)  # a small scan is enlarged
+    if longest != max(gray.size):
+        size = tuple(max(1, round(side * longest / max(gray.size))) for side in gray.size)
+        gray = gray.resize(size, Image.Resampling.BOX if longest < max(gray.size) else Image.Resampling.BICUBIC)
     return np.asarray(gray, dtype=np.float32) / 255.0
 
 
@@ -164,23 +175,27 @@ def _stroke(gray, inverted):
     return ink, (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
 
 
-def _page_only(gray):
-    """`gray` with what lies around the page painted over with the page's level. The page is the
-    largest joined region of blocks of `PAGE_CELL` pixels whose median is within a factor 1 / `PAGE`
-    of the commonest blocks', with what it encloses; the rest (a dark table around white paper, a
-    bright wall around a board) is painted over, widened by a block to cover the page's edge. Left
-    there, white paper beside a dark table would pass for light ink, and the table's grain for ink
-    in deep shade."""
-    light = np.log(_block_medians(gray, PAGE_CELL) + DIM)
+def _on_paper(gray, margin):
+    """`gray` with `margin` pixels of paper (its median) added on every side (MNIST's margin, for a
+    small scan that fills its frame), then what lies around the page painted over with the page's
+    level. What lies around the page: regions of `PAGE_CELL` blocks whose light is off the commonest
+    blocks' by more than a factor 1 / `PAGE` and that run along more than `EDGE_RUN` of a side of
+    the image (a dark table around white paper or a strip of it, a wall around a board), widened by
+    a block to cover the page's edge; a digit's stroke meets the edge of a photo over no more than
+    its width. Left there, white paper beside a dark table would pass for light ink, and the
+    table's grain for ink in deep shade."""
+    framed = np.pad(gray, margin, constant_values=np.median(gray))
+    light = np.log(_block_medians(framed, PAGE_CELL) + DIM)
     counts, edges = np.histogram(light, bins=32)
     page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
-    labels, count = ndimage.label(np.abs(light - page) <= -np.log(PAGE))
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    page_blocks = labels == 1 + np.argmax(sizes)
-    # Within the page, whatever its level (the ink, a shadow) stays: only what lies around it goes.
-    off = np.repeat(np.repeat(~ndimage.binary_fill_holes(page_blocks), PAGE_CELL, 0), PAGE_CELL, 1)
-    off = ndimage.maximum_filter(off[: gray.shape[0], : gray.shape[1]], size=2 * PAGE_CELL + 1)
-    return np.where(off, np.median(gray[~off]), gray).astype(np.float32)
+    labels, count = ndimage.label(np.abs(light - page) > -np.log(PAGE))
+    sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    run = np.max([np.bincount(side, minlength=count + 1)[1:] / len(side) for side in sides], axis=0)
+    off = np.isin(labels, 1 + np.flatnonzero(run > EDGE_RUN))
+    off = np.repeat(np.repeat(off, PAGE_CELL, 0), PAGE_CELL, 1)[: framed.shape[0], : framed.shape[1]]
+    off = ndimage.maximum_filter(off, size=2 * PAGE_CELL + 1)
+    paper = np.median(framed[~off]) if not off.all() else np.median(framed)
+    return np.where(off, paper, framed).astype(np.float32)
 
 
 def _denoise(gray):
@@ -225,13 +240,6 @@ def _digit_parts(weak, strong, mass):
     parts = np.arange(1, count + 1)
     weight = np.bincount(labels.ravel(), mass.ravel(), count + 1)[1:]
     held = np.bincount(labels.ravel(), strong.ravel(), count + 1)[1:] > 0
-    # What runs along the image's edge is the table or the page's edge around the paper, not
-    # writing: a digit, even cropped tightly, meets the edge with a stroke's width. It counts only
-    # when nothing else stands out.
-    edges = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
-    run = np.max([np.bincount(edge, minlength=count + 1)[1:] / len(edge) for edge in edges], axis=0)
-    if (held & (run <= EDGE_RUN)).any():
-        held &= run <= EDGE_RUN
     # Each part's box (top, bottom, left, right); every bridged part holds pixels of `weak`.
     boxes = np.array([(rows.start, rows.stop, cols.start, cols.stop) for rows, cols in ndimage.find_objects(labels, count)])
     extent = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2])
