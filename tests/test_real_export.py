@@ -1,10 +1,13 @@
 """Export and prediction of an MLP trained on the real MNIST copy."""
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import REPO, make_config
 from PIL import Image
 
 from alexnet_mnist import data
@@ -73,3 +76,18 @@ def test_predict_labels_a_real_digit_saved_as_png(tfds_data_dir, trained_run, tm
     # meets the ink thresholds, and a scan this small is enlarged and framed first: 0.031 here, 0.030
     # on average over the first 200 test digits; another digit differs by about 0.2).
     assert np.abs(pixels[1] - images[0] / 255.0).mean() < 0.035
+
+
+def test_other_sources_benchmark_reads_each_framing(tfds_data_dir, trained_run):
+    """benchmarks/other_sources.py on 20 digits: a row for each framing; the model reads MNIST's own
+    PNGs through the preparation about as well as it reads MNIST (this MLP: about 95 %)."""
+    _, workdir = trained_run
+    result = subprocess.run(
+        [sys.executable, "benchmarks/other_sources.py", "--run", str(workdir / "model.keras"), "--count", "20", "--before", "none"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = dict(re.findall(r"^\| (\w+) \| ([\d.]+) % \|$", result.stdout, re.MULTILINE))
+    assert set(rows) == {"mnist_png", "mnist_png_dark_on_light", "scan16", "scan16_dark_on_light",
+                         "scan16_binary_dark_on_light", "tight_crop", "page_on_table", "page_edge"}
+    assert float(rows["mnist_png"]) >= 80 and float(rows["mnist_png_dark_on_light"]) >= 80

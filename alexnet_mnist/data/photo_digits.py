@@ -53,6 +53,8 @@ CASES = (
     "chalkboard",
     "sketchpad",
 )
+# Framings beyond the set's cases, in SCENES for benchmarks/other_sources.py: the page does not fill the photo.
+FRAMINGS = ("page_on_table", "page_edge")
 RENDER = 112  # the side at which a digit's centre line is found and widened: 4x MNIST's 28
 # Pen widths in pixels at RENDER (a MaxFilter's odd size): 1 is about 1 % of the digit's height.
 THIN, PEN, MARKER = 1, 3, 13
@@ -311,6 +313,30 @@ def _sketchpad(line, rng):
     return Image.fromarray(rgba, "RGBA")
 
 
+def _page_on_table(line, rng):
+    """The page in the middle of the photo, a dark grained table around it (5 to 20 % of each side)."""
+    shape = _scene_size(rng)
+    light = rng.uniform(0.1, 0.3) + 0.04 * _smooth_noise(shape, 8, rng)
+    top, left = (int(rng.uniform(0.05, 0.2) * side) for side in shape)
+    bottom, right = (side - int(rng.uniform(0.05, 0.2) * side) for side in shape)
+    light[top:bottom, left:right] = rng.uniform(0.8, 0.95)
+    height = int(0.55 * (bottom - top))
+    coverage = _place(ink(line, height, PEN, rng), shape, rng, top + int(rng.integers(0, bottom - top - height)),
+                      left + int(rng.integers(0, max(1, right - left - height))))
+    return _photo(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
+
+
+def _page_edge(line, rng):
+    """The page's edge in view: a strip of dark table, 5 to 12 % of the width, along one side."""
+    coverage, shape = _written(line, rng, PEN, size=(0.4, 0.5))
+    light = np.full(shape, rng.uniform(0.8, 0.95), np.float32)
+    strip = int(rng.uniform(0.05, 0.12) * shape[1])
+    table = slice(0, strip) if rng.random() < 0.5 else slice(shape[1] - strip, shape[1])
+    light[:, table] = rng.uniform(0.1, 0.3)
+    coverage[:, max(0, table.start - 10) : table.stop + 10] = 0  # the digit is on the page
+    return _photo(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
+
+
 SCENES = {
     "ballpoint": _ballpoint,
     "thin_pen": _thin_pen,
@@ -327,4 +353,6 @@ SCENES = {
     "blue_pen": _blue_pen,
     "chalkboard": _chalkboard,
     "sketchpad": _sketchpad,
+    "page_on_table": _page_on_table,
+    "page_edge": _page_edge,
 }
