@@ -12,9 +12,9 @@ rules or specks:
 1. grayscale (transparent pixels count as white paper), shrunk to at most `WORKING_SIZE` pixels on
    the longer side (speed: the digit ends up 20 pixels tall anyway); an image under `SMALLEST`
    pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to that and given
-   MNIST's margin of paper. What lies around the page (regions off its light by a factor of 3 that
-   run along most of a side: a dark table, a wall around a board) is painted over with the page's
-   level;
+   MNIST's margin of paper. What lies around the page (regions off its light by a factor of 3, or
+   by a factor of 1.5 with 3 times its grain, that run along most of a side: a table, a wall around
+   a board) is painted over with the page's level;
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
@@ -71,6 +71,7 @@ BRIDGE = 5  # a maximum filter's size: gaps in a line up to 4 pixels do not spli
 NEAR = 0.3  # parts within this fraction of the digit's extent of its box are near it
 LONG, HEAVY = 0.2, 0.33  # a part near the digit is kept when this long or heavy, relative to the digit
 PAGE, PAGE_CELL = 0.33, 8  # blocks of 8x8 pixels with under a third (or over 3 times) of the page's light are off it
+GRAINED, GRAIN = 0.67, 3  # or with under 2/3 of it and 3 times the page's grain
 EDGE_RUN = 0.6  # a region along more than this share of a side of the image is not the page
 SMALLEST = 128  # pixels on the longer side: a smaller image (a 16x16 scan) is enlarged to it
 MARGIN = 0.15  # paper added on each side of such an image, a share of its longer side (MNIST: 4 of 28)
@@ -179,16 +180,22 @@ def _on_paper(gray, margin):
     """`gray` with `margin` pixels of paper (its median) added on every side (MNIST's margin, for a
     small scan that fills its frame), then what lies around the page painted over with the page's
     level. What lies around the page: regions of `PAGE_CELL` blocks whose light is off the commonest
-    blocks' by more than a factor 1 / `PAGE` and that run along more than `EDGE_RUN` of a side of
-    the image (a dark table around white paper or a strip of it, a wall around a board), widened by
-    a block to cover the page's edge; a digit's stroke meets the edge of a photo over no more than
-    its width. Left there, white paper beside a dark table would pass for light ink, and the
+    blocks' by more than a factor 1 / `PAGE` (or 1 / `GRAINED`, with `GRAIN` times the page's grain)
+    and that run along more than `EDGE_RUN` of a side of the image (a table around white paper or
+    a strip of it, a wall around a board), widened by a block to cover the page's edge; a digit's
+    stroke meets the edge of a photo over no more than its width. Left there, white paper beside a dark table would pass for light ink, and the
     table's grain for ink in deep shade."""
     framed = np.pad(gray, margin, constant_values=np.median(gray))
     light = np.log(_block_medians(framed, PAGE_CELL) + DIM)
     counts, edges = np.histogram(light, bins=32)
     page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
-    labels, count = ndimage.label(np.abs(light - page) > -np.log(PAGE))
+    # A grained region off the page's light by less (a lighter table) is beside the page too; a
+    # shadow as deep is as smooth as the paper it falls on.
+    centre = np.repeat(np.repeat(np.exp(light) - DIM, PAGE_CELL, 0), PAGE_CELL, 1)[: framed.shape[0], : framed.shape[1]]
+    grain = _block_medians(np.abs(framed - centre), PAGE_CELL)
+    on_page = np.abs(light - page) <= -np.log(PAGE)
+    grained = (np.abs(light - page) > -np.log(GRAINED)) & (grain > GRAIN * np.median(grain[on_page]))
+    labels, count = ndimage.label(~on_page | grained)
     sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
     run = np.max([np.bincount(side, minlength=count + 1)[1:] / len(side) for side in sides], axis=0)
     off = np.isin(labels, 1 + np.flatnonzero(run > EDGE_RUN))
