@@ -183,26 +183,29 @@ def _on_paper(gray, margin):
     blocks' by more than a factor 1 / `PAGE` (or 1 / `GRAINED`, with `GRAIN` times the page's grain)
     and that run along more than `EDGE_RUN` of a side of the image (a table around white paper or
     a strip of it, a wall around a board), widened by a block to cover the page's edge; a digit's
-    stroke meets the edge of a photo over no more than its width. Left there, white paper beside a dark table would pass for light ink, and the
-    table's grain for ink in deep shade."""
+    stroke meets the edge of a photo over no more than its width. Left there, white paper beside a
+    dark table would pass for light ink, and the table's grain for ink in deep shade."""
     framed = np.pad(gray, margin, constant_values=np.median(gray))
     light = np.log(_block_medians(framed, PAGE_CELL) + DIM)
     counts, edges = np.histogram(light, bins=32)
     page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
     # A grained region off the page's light by less (a lighter table) is beside the page too; a
     # shadow as deep is as smooth as the paper it falls on.
-    centre = np.repeat(np.repeat(np.exp(light) - DIM, PAGE_CELL, 0), PAGE_CELL, 1)[: framed.shape[0], : framed.shape[1]]
-    grain = _block_medians(np.abs(framed - centre), PAGE_CELL)
+    grain = _block_medians(np.abs(framed - _per_pixel(np.exp(light) - DIM, framed.shape)), PAGE_CELL)
     on_page = np.abs(light - page) <= -np.log(PAGE)
     grained = (np.abs(light - page) > -np.log(GRAINED)) & (grain > GRAIN * np.median(grain[on_page]))
     labels, count = ndimage.label(~on_page | grained)
     sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
     run = np.max([np.bincount(side, minlength=count + 1)[1:] / len(side) for side in sides], axis=0)
     off = np.isin(labels, 1 + np.flatnonzero(run > EDGE_RUN))
-    off = np.repeat(np.repeat(off, PAGE_CELL, 0), PAGE_CELL, 1)[: framed.shape[0], : framed.shape[1]]
-    off = ndimage.maximum_filter(off, size=2 * PAGE_CELL + 1)
+    off = ndimage.maximum_filter(_per_pixel(off, framed.shape), size=2 * PAGE_CELL + 1)
     paper = np.median(framed[~off]) if not off.all() else np.median(framed)
     return np.where(off, paper, framed).astype(np.float32)
+
+
+def _per_pixel(blocks, shape):
+    """A value per `PAGE_CELL` block repeated over its pixels, cut to `shape`."""
+    return np.repeat(np.repeat(blocks, PAGE_CELL, 0), PAGE_CELL, 1)[: shape[0], : shape[1]]
 
 
 def _denoise(gray):
