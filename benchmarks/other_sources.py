@@ -31,13 +31,12 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from photo_accuracy import prepared, preparation_at  # noqa: E402
+from photo_accuracy import comparison_arguments, prepared, preparations  # noqa: E402
 from results_file import write_section  # noqa: E402
 from train_throughput import cpu_model  # noqa: E402
 
 from alexnet_mnist import data  # noqa: E402
 from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES, centre_line  # noqa: E402
-from alexnet_mnist.inference import preparation  # noqa: E402
 from alexnet_mnist.inference.prediction import Classifier  # noqa: E402
 
 BEFORE = "e19d021"  # the preparation before small scans, tight crops and tables were looked at
@@ -72,10 +71,8 @@ FRAMED = {
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="a trained model: run directory, .keras or .tflite")
-    parser.add_argument("--before", default=BEFORE, help=f"the commit whose preparation is 'before' (default {BEFORE}); none: skip")
+    comparison_arguments(parser, BEFORE)
     parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
     digits, labels, _ = data.load("mnist", f"test[{FIRST}:{FIRST + args.count}]")
@@ -89,10 +86,7 @@ def main():
     }
     columns = {}
     with tempfile.TemporaryDirectory() as scratch:
-        preparations = {"after": preparation.prepare_digit}
-        if args.before != "none":
-            preparations = {"before": preparation_at(args.before, scratch), **preparations}
-        for column, prepare in preparations.items():
+        for column, prepare in preparations(args.before, scratch).items():
             columns[column] = {}
             for name, framed in images.items():
                 pixels, _ = prepared(framed, prepare)

@@ -50,6 +50,19 @@ def preparation_at(commit, scratch):
     return module.prepare_digit
 
 
+def comparison_arguments(parser, before):
+    """`--run`, `--before` (default `before`) and `--write`, as the preparation benchmarks take them."""
+    parser.add_argument("--run", required=True, help="a trained model: run directory, .keras or .tflite")
+    parser.add_argument("--before", default=before, help=f"the commit whose preparation is 'before' (default {before}); none: skip")
+    parser.add_argument("--write", action="store_true")
+
+
+def preparations(before, scratch):
+    """{"before": `prepare_digit` at commit `before` (left out if it is "none"), "after": the current one}."""
+    current = {"after": preparation.prepare_digit}
+    return current if before == "none" else {"before": preparation_at(before, scratch), **current}
+
+
 def prepared(photos, prepare):
     """The prepared images `[N, 28, 28, 1]` (a blank one for an image the preparation refuses) and
     the milliseconds each took."""
@@ -66,10 +79,8 @@ def prepared(photos, prepare):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="a trained model: run directory, .keras or .tflite")
-    parser.add_argument("--before", default=BEFORE, help=f"the commit whose preparation is 'before' (default {BEFORE}); none: skip")
+    comparison_arguments(parser, BEFORE)
     parser.add_argument("--per-case", type=int, default=20)
-    parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
     digits, labels, _ = data.load("mnist", f"test[:{args.per_case * len(CASES)}]")
@@ -87,10 +98,7 @@ def main():
 
     columns = {}
     with tempfile.TemporaryDirectory() as scratch:
-        preparations = {"after": preparation.prepare_digit}
-        if args.before != "none":
-            preparations = {"before": preparation_at(args.before, scratch), **preparations}
-        for name, prepare in preparations.items():
+        for name, prepare in preparations(args.before, scratch).items():
             images, times = prepared(photos, prepare)
             correct = classifier.probabilities(images).argmax(axis=1) == truth
             columns[name] = ({case: correct[cases == case].mean() for case in CASES}, correct.mean(), statistics.median(times))
