@@ -154,6 +154,18 @@ def test_a_small_scan_that_fills_its_frame_is_read_as_with_a_margin(dark_on_ligh
     assert np.corrcoef(prepare_digit(scan).ravel(), prepare_digit(page).ravel())[0, 1] > 0.8
 
 
+@pytest.mark.parametrize("strokes", [[[(215, 70), (190, 230)]], SEVEN], ids=["slanted_one", "seven"])
+def test_a_photo_cropped_to_the_digit_is_read_as_with_a_margin(strokes):
+    """A photo cropped tightly to a thick digit has no paper beyond its strokes: the opening would
+    take the strokes along the crop's edge for paper, the table rule for a table. A digit that meets
+    the image's edge is found again with MNIST's margin of paper."""
+    ink = drawing(strokes, (400, 300), 24)
+    rows, cols = np.nonzero(ink)
+    crop = to_image(1 - ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
+    tight = crop.resize((round(200 * crop.width / crop.height), 200), Image.BICUBIC)
+    assert np.corrcoef(prepare_digit(tight).ravel(), prepare_digit(to_image(1 - ink)).ravel())[0, 1] > 0.9
+
+
 def test_a_fine_line_is_widened_by_a_round_nib_whatever_its_direction():
     """A square widening would make a diagonal line 1.4 times wider than an upright one."""
     upright, diagonal = np.zeros((100, 100), np.float32), np.zeros((100, 100), np.float32)

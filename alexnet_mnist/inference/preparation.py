@@ -12,13 +12,14 @@ rules or specks:
 1. grayscale (transparent pixels count as white paper), shrunk to at most `WORKING_SIZE` pixels on
    the longer side (speed: the digit ends up 20 pixels tall anyway); an image under `SMALLEST`
    pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to that and given
-   MNIST's margin of paper. What lies around the page (regions off its light by a factor of 3, or
+   MNIST's margin of paper, and so is an image whose digit, found without it, meets the image's
+   edge (a photo cropped to the digit). What lies around the page (regions off its light by a factor of 3, or
    by a factor of 1.5 with 3 times its grain, that run along most of a side: a table, a wall around
    a board) is painted over with the page's level;
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
-   outshine dark ink in the shade); a small scan, whose strokes outweigh its paper locally, is
+   outshine dark ink in the shade); a framed image, whose strokes may outweigh its paper locally, is
    inverted when its median is light;
 3. denoising: pixels far from their 3x3 median with no neighbour that differs the same way (salt
    and pepper) take the median's value, which leaves a one-pixel pen line whole (a plain median
@@ -75,6 +76,7 @@ GRAINED, GRAIN = 0.67, 3  # or with under 2/3 of it and 3 times the page's grain
 EDGE_RUN = 0.6  # a region along more than this share of a side of the image is not the page
 SMALLEST = 128  # pixels on the longer side: a smaller image (a 16x16 scan) is enlarged to it
 MARGIN = 0.15  # paper added on each side of such an image, a share of its longer side (MNIST: 4 of 28)
+TOUCH = 2  # working pixels: a digit this close to a side of the image meets its edge
 ENLARGED = 2  # a digit this many times larger at the original's resolution is prepared again from it
 STROKE = 0.1  # MNIST's stroke width relative to the digit's height
 SATURATED = 0.4  # MNIST's share of ink at full intensity
@@ -88,16 +90,18 @@ class BlankImage(ValueError):
 
 def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarray:
     """The digit in `image` as MNIST shows digits: float32 `[28, 28]` in [0, 1], light on black."""
-    gray = _denoise(_working_copy(image))
-    scale = max(image.size) / max(gray.shape)
+    denoised = _denoise(_working_copy(image))
+    scale = max(image.size) / max(denoised.shape)
     # A small scan (MNIST's, USPS's) often fills its frame: it gets MNIST's margin of paper.
-    margin = round(MARGIN * max(gray.shape)) if max(image.size) < SMALLEST else 0
-    gray = _on_paper(gray, margin)
-    # A small scan has no lighting to follow, and its strokes outweigh the paper locally: its paper
-    # is simply its commonest level.
-    dark_ink = np.median(gray) > 0.5 if margin else _dark_on_light(gray)
-    inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
-    ink, box = _stroke(gray, inverted)
+    framed = max(image.size) < SMALLEST
+    ink, box, margin, inverted = _framed_stroke(denoised, framed, invert)
+    if not framed and (ink is None or _meets_edge(box, denoised.shape)):
+        # A digit that meets the image's edge (cropped to its box, drawn to the canvas's edge) has no
+        # paper beyond it: the opening takes its strokes there for paper, and the table rule its
+        # strokes along the edge for a table. It is found again with MNIST's margin of paper.
+        ink, box, margin, inverted = _framed_stroke(denoised, True, invert)
+    if ink is None:
+        raise BlankImage("no digit stands out from the background")
     side = max(box[1] - box[0], box[3] - box[2])
     # The digit at the original's resolution, in a crop with as much margin as the digit is large:
     # worth preparing again if it comes out at least twice as large as in the shrunk copy.
@@ -110,6 +114,27 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
     return np.minimum(field / full, 1.0)
+
+
+def _framed_stroke(denoised, framed, invert):
+    """The digit's ink and box in `denoised` (None and None if none stands out), given MNIST's margin
+    of paper if `framed`, with that margin and whether the image was inverted."""
+    margin = round(MARGIN * max(denoised.shape)) if framed else 0
+    gray = _on_paper(denoised, margin)
+    # A framed image has no lighting to follow, and its strokes may outweigh the paper locally: its
+    # paper is simply its commonest level.
+    dark_ink = np.median(gray) > 0.5 if framed else _dark_on_light(gray)
+    inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
+    try:
+        return *_stroke(gray, inverted), margin, inverted
+    except BlankImage:
+        return None, None, margin, inverted
+
+
+def _meets_edge(box, shape):
+    """Whether the digit's `box` (top, bottom, left, right) comes within `TOUCH` pixels of a side of `shape`."""
+    height, width = shape
+    return box[0] <= TOUCH or box[1] >= height - TOUCH or box[2] <= TOUCH or box[3] >= width - TOUCH
 
 
 def _working_copy(image):
