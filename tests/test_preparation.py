@@ -154,12 +154,18 @@ def test_a_small_scan_that_fills_its_frame_is_read_as_with_a_margin(dark_on_ligh
     assert np.corrcoef(prepare_digit(scan).ravel(), prepare_digit(page).ravel())[0, 1] > 0.8
 
 
-@pytest.mark.parametrize("strokes", [[[(215, 70), (190, 230)]], SEVEN], ids=["slanted_one", "seven"])
-def test_a_photo_cropped_to_the_digit_is_read_as_with_a_margin(strokes):
+ZERO = [[(200 + 45 * np.sin(a), 150 + 75 * np.cos(a)) for a in np.linspace(0, 2 * np.pi, 60)]]
+
+
+@pytest.mark.parametrize(
+    "strokes, width", [([[(215, 70), (190, 230)]], 24), (SEVEN, 24), (ZERO, 30)], ids=["slanted_one", "seven", "bold_zero"]
+)
+def test_a_photo_cropped_to_the_digit_is_read_as_with_a_margin(strokes, width):
     """A photo cropped tightly to a thick digit has no paper beyond its strokes: the opening would
     take the strokes along the crop's edge for paper, the table rule for a table. A digit that meets
-    the image's edge is found again with MNIST's margin of paper."""
-    ink = drawing(strokes, (400, 300), 24)
+    the image's edge is found again with MNIST's margin of paper, whose level is that of the image's
+    edges: the bold zero's ink outweighs its paper, so its median is ink."""
+    ink = drawing(strokes, (400, 300), width)
     rows, cols = np.nonzero(ink)
     crop = to_image(1 - ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
     tight = crop.resize((round(200 * crop.width / crop.height), 200), Image.BICUBIC)

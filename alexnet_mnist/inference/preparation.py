@@ -19,8 +19,9 @@ rules or specks:
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
-   outshine dark ink in the shade); a framed image, whose strokes may outweigh its paper locally, is
-   inverted when its median is light;
+   outshine dark ink in the shade); a framed image, whose strokes may outweigh its paper anywhere,
+   is inverted when the level along its edges (its paper's, which also fills the margin) is
+   lighter than its mean;
 3. denoising: pixels far from their 3x3 median with no neighbour that differs the same way (salt
    and pepper) take the median's value, which leaves a one-pixel pen line whole (a plain median
    filter would erase it); a slight Gaussian blur then averages the grain;
@@ -120,10 +121,11 @@ def _framed_stroke(denoised, framed, invert):
     """The digit's ink and box in `denoised` (None and None if none stands out), given MNIST's margin
     of paper if `framed`, with that margin and whether the image was inverted."""
     margin = round(MARGIN * max(denoised.shape)) if framed else 0
-    gray = _on_paper(denoised, margin)
-    # A framed image has no lighting to follow, and its strokes may outweigh the paper locally: its
-    # paper is simply its commonest level.
-    dark_ink = np.median(gray) > 0.5 if framed else _dark_on_light(gray)
+    # A framed image has no lighting to follow, and its strokes may outweigh its paper: its paper is
+    # the commonest level along its edges, which a digit's strokes meet only here and there.
+    paper = np.median(_border(denoised)) if framed else None
+    gray = _on_paper(denoised, margin, paper)
+    dark_ink = paper > denoised.mean() if framed else _dark_on_light(gray)
     inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
     try:
         return *_stroke(gray, inverted), margin, inverted
@@ -201,16 +203,16 @@ def _stroke(gray, inverted):
     return ink, (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
 
 
-def _on_paper(gray, margin):
-    """`gray` with `margin` pixels of paper (its median) added on every side (MNIST's margin, for a
-    small scan that fills its frame), then what lies around the page painted over with the page's
+def _on_paper(gray, margin, paper=None):
+    """`gray` with `margin` pixels of `paper` (by default its median) added on every side (MNIST's
+    margin, for an image whose digit fills its frame), then what lies around the page painted over with the page's
     level. What lies around the page: regions of `PAGE_CELL` blocks whose light is off the commonest
     blocks' by more than a factor 1 / `PAGE` (or 1 / `GRAINED`, with `GRAIN` times the page's grain)
     and that run along more than `EDGE_RUN` of a side of the image (a table around white paper or
     a strip of it, a wall around a board), widened by a block to cover the page's edge; a digit's
     stroke meets the edge of a photo over no more than its width. Left there, white paper beside a
     dark table would pass for light ink, and the table's grain for ink in deep shade."""
-    framed = np.pad(gray, margin, constant_values=np.median(gray))
+    framed = np.pad(gray, margin, constant_values=np.median(gray) if paper is None else paper)
     light = np.log(_block_medians(framed, PAGE_CELL) + DIM)
     counts, edges = np.histogram(light, bins=32)
     page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
