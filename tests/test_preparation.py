@@ -122,15 +122,18 @@ def test_a_digit_in_the_shade_of_a_page_lit_in_one_corner_is_dark_ink():
     assert np.corrcoef(prepare_digit(photo).ravel(), lit.ravel())[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("around", ["table_all_round", "table_at_one_side", "lighter_table_all_round"])
+@pytest.mark.parametrize(
+    "around", ["table_all_round", "table_at_one_side", "lighter_table_all_round", "lighter_table_with_coarse_grain"]
+)
 def test_a_page_photographed_on_a_dark_table_is_read_on_the_page(around):
     """The page does not fill the photo: a dark, grained table shows around it or along one side. The
     table beside white paper is not light ink, and neither its grain nor the page's edge is the digit.
-    A lighter, coarser-grained table (half the paper's light, as deep as a shadow may be) is told
-    by its grain."""
+    A lighter grained table (half the paper's light, as deep as a shadow may be) is told by its
+    grain, fine or coarse, taken over the whole region off the page's light (a shadow is smooth)."""
     rng = np.random.default_rng(7)
-    grain = np.asarray(Image.fromarray(rng.normal(0, 1, (38, 50)).astype(np.float32)).resize((400, 300), Image.BICUBIC))
-    light = 0.45 + 0.08 * grain if around == "lighter_table_all_round" else 0.15 + 0.04 * grain
+    cells = (19, 25) if around == "lighter_table_with_coarse_grain" else (38, 50)  # grain of 16 or 8 pixels
+    grain = np.asarray(Image.fromarray(rng.normal(0, 1, cells).astype(np.float32)).resize((400, 300), Image.BICUBIC))
+    light = 0.45 + 0.08 * grain if around.startswith("lighter") else 0.15 + 0.04 * grain
     if around != "table_at_one_side":
         light[40:270, 60:360] = 0.9
     else:

@@ -14,8 +14,8 @@ rules or specks:
    pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to that and given
    MNIST's margin of paper, and so is an image whose digit, found without it, meets the image's
    edge (a photo cropped to the digit). What lies around the page (regions off its light by a factor of 3, or
-   by a factor of 1.5 with 3 times its grain, that run along most of a side: a table, a wall around
-   a board) is painted over with the page's level;
+   by a factor of 1.5 with 3 times its grain over the region, that run along most of a side: a
+   table, a wall around a board) is painted over with the page's level;
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
@@ -62,6 +62,7 @@ BOX = 20  # the side of the square MNIST fitted each digit's bounding box into
 WORKING_SIZE = 256  # pixels on the longer side: ample for a 20-pixel digit, fast for a 12 MP photo
 POLARITY_CELL, POLARITY_CELLS = 16, 5  # a median over 5x5 cells of 16x16 pixels: a third of the working copy
 DIM = 0.05  # added to intensities before their ratio: black ink on black paper is not infinitely dark
+TINY = 1e-6  # the least grain of a page, so that a perfectly smooth one still has a ratio
 SHADE = 0.1  # the darkest paper (or least room above a board) whose ink's contrast is scaled up
 OPENING = 36  # working pixels, wider than a marker's stroke
 IMPULSE_SIGMAS = 4.0  # a pixel this many noise deviations from its 3x3 median is an outlier
@@ -205,22 +206,28 @@ def _stroke(gray, inverted):
 
 def _on_paper(gray, margin, paper=None):
     """`gray` with `margin` pixels of `paper` (by default its median) added on every side (MNIST's
-    margin, for an image whose digit fills its frame), then what lies around the page painted over with the page's
-    level. What lies around the page: regions of `PAGE_CELL` blocks whose light is off the commonest
-    blocks' by more than a factor 1 / `PAGE` (or 1 / `GRAINED`, with `GRAIN` times the page's grain)
-    and that run along more than `EDGE_RUN` of a side of the image (a table around white paper or
-    a strip of it, a wall around a board), widened by a block to cover the page's edge; a digit's
-    stroke meets the edge of a photo over no more than its width. Left there, white paper beside a
-    dark table would pass for light ink, and the table's grain for ink in deep shade."""
+    margin, for an image whose digit fills its frame), then what lies around the page painted over
+    with the page's level. What lies around the page: regions of `PAGE_CELL` blocks whose light is
+    off the commonest blocks' by more than a factor 1 / `PAGE` (or by 1 / `GRAINED`, over a region
+    whose median block has `GRAIN` times the page's grain) and that run along more than `EDGE_RUN`
+    of a side of the image (a table around white paper or a strip of it, a wall around a board),
+    widened by a block to cover the page's edge; a digit's stroke meets the edge of a photo over no
+    more than its width. Left there, white paper beside a dark table would pass for light ink, and
+    the table's grain for ink in deep shade."""
     framed = np.pad(gray, margin, constant_values=np.median(gray) if paper is None else paper)
     light = np.log(_block_medians(framed, PAGE_CELL) + DIM)
     counts, edges = np.histogram(light, bins=32)
     page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
-    # A grained region off the page's light by less (a lighter table) is beside the page too; a
-    # shadow as deep is as smooth as the paper it falls on.
-    grain = _block_medians(np.abs(framed - _per_pixel(np.exp(light) - DIM, framed.shape)), PAGE_CELL)
     on_page = np.abs(light - page) <= -np.log(PAGE)
-    grained = (np.abs(light - page) > -np.log(GRAINED)) & (grain > GRAIN * np.median(grain[on_page]))
+    # A grained region off the page's light by less (a lighter table) is beside the page too; a
+    # shadow as deep is as smooth as the paper it falls on. Grain within a block (fine) or between
+    # neighbouring blocks (coarse), relative to the page's, is judged over the whole region: a
+    # table's smoother patches do not split it into pieces left behind as ink.
+    fine = _block_medians(np.abs(framed - _per_pixel(np.exp(light) - DIM, framed.shape)), PAGE_CELL)
+    coarse = np.abs(light - ndimage.median_filter(light, size=3, mode="nearest"))
+    rough = np.maximum(*(grain / max(np.median(grain[on_page]), TINY) for grain in (fine, coarse)))
+    regions, count = ndimage.label(np.abs(light - page) > -np.log(GRAINED))
+    grained = np.isin(regions, 1 + np.flatnonzero(ndimage.median(rough, regions, np.arange(1, count + 1)) > GRAIN))
     labels, count = ndimage.label(~on_page | grained)
     sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
     run = np.max([np.bincount(side, minlength=count + 1)[1:] / len(side) for side in sides], axis=0)
