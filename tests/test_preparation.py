@@ -195,12 +195,17 @@ def test_chalk_on_a_dark_board_reads_as_ink_on_paper():
     assert np.corrcoef(prepared.ravel(), on_paper.ravel())[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("background", [(255, 255, 255, 255), (0, 0, 0, 0)], ids=["white", "transparent"])
-def test_a_finger_stroke_on_an_800_pixel_canvas_is_an_mnist_stroke(background):
-    """A drawing page's composite: RGBA, black strokes 48 pixels wide, on white or on transparent pixels."""
+@pytest.mark.parametrize(
+    "background, brush",
+    [((255, 255, 255, 255), (0, 0, 0, 255)), ((0, 0, 0, 0), (0, 0, 0, 255)), ((255, 255, 255, 0), (255, 255, 255, 255))],
+    ids=["white", "transparent", "white_brush_on_transparent"],
+)
+def test_a_finger_stroke_on_an_800_pixel_canvas_is_an_mnist_stroke(background, brush):
+    """A drawing page's composite: RGBA, strokes 48 pixels wide, black on white or on transparent
+    pixels, or white on transparent pixels (which white paper behind them would hide)."""
     canvas = Image.new("RGBA", (800, 800), background)
     for stroke in [[(x * 2.5 - 200, y * 2.5 - 60) for x, y in s] for s in SEVEN]:
-        ImageDraw.Draw(canvas).line(stroke, fill=(0, 0, 0, 255), width=48, joint="curve")
+        ImageDraw.Draw(canvas).line(stroke, fill=brush, width=48, joint="curve")
     prepared = prepare_digit(canvas)
     ink = parts(prepared)
     assert len(ink) == 1 and extent(ink[0])[0] >= 19

@@ -9,7 +9,7 @@ of mass at the centre. `prepare_digit` does the same to a photo, a scan or a dra
 after finding which of its pixels are the digit's stroke rather than the paper's grain, lighting,
 rules or specks:
 
-1. grayscale (transparent pixels count as white paper), shrunk to at most `WORKING_SIZE` pixels on
+1. grayscale (transparent pixels count as white paper; as black behind light ink), shrunk to at most `WORKING_SIZE` pixels on
    the longer side (speed: the digit ends up 20 pixels tall anyway); an image under `SMALLEST`
    pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to that and given
    MNIST's margin of paper, and so is an image whose digit, found without it, meets the image's
@@ -92,7 +92,8 @@ class BlankImage(ValueError):
 
 def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarray:
     """The digit in `image` as MNIST shows digits: float32 `[28, 28]` in [0, 1], light on black."""
-    denoised = _denoise(_working_copy(image))
+    light_ink = _light_ink(image)
+    denoised = _denoise(_working_copy(image, light_ink))
     scale = max(image.size) / max(denoised.shape)
     # A small scan (MNIST's, USPS's) often fills its frame: it gets MNIST's margin of paper.
     framed = max(image.size) < SMALLEST
@@ -111,7 +112,7 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
         top, bottom = (max(0, round((edge - margin) * scale)) for edge in (box[0] - side, box[1] + side))
         left, right = (max(0, round((edge - margin) * scale)) for edge in (box[2] - side, box[3] + side))
         crop = image.crop((left, top, min(image.width, right), min(image.height, bottom)))
-        ink, box = _stroke(_on_paper(_denoise(_working_copy(crop)), 0), inverted)
+        ink, box = _stroke(_on_paper(_denoise(_working_copy(crop, light_ink)), 0), inverted)
     digit = _resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
@@ -140,9 +141,10 @@ def _meets_edge(box, shape):
     return box[0] <= TOUCH or box[1] >= height - TOUCH or box[2] <= TOUCH or box[3] >= width - TOUCH
 
 
-def _working_copy(image):
+def _working_copy(image, light_ink=False):
+    """`image` in grey, transparent pixels counted as white paper (black if `light_ink`)."""
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        paper = Image.new("RGBA", image.size, "white")
+        paper = Image.new("RGBA", image.size, "black" if light_ink else "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
     gray = image.convert("L")
     longest = np.clip(max(gray.size), SMALLEST, WORKING_SIZE)  # a small scan is enlarged
@@ -150,6 +152,16 @@ def _working_copy(image):
         size = tuple(max(1, round(side * longest / max(gray.size))) for side in gray.size)
         gray = gray.resize(size, Image.Resampling.BOX if longest < max(gray.size) else Image.Resampling.BICUBIC)
     return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+def _light_ink(image):
+    """Whether `image` is light ink on transparent pixels: what is visible covers under half of it and
+    is mostly light (a white brush on a transparent canvas), so white paper would hide it."""
+    if not (image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info):
+        return False
+    rgba = image.convert("RGBA")
+    visible = np.asarray(rgba.getchannel("A")) > 127
+    return 0 < visible.mean() < 0.5 and np.median(np.asarray(rgba.convert("L"))[visible]) > 127
 
 
 def _border(gray):
