@@ -9,13 +9,13 @@ of mass at the centre. `prepare_digit` does the same to a photo, a scan or a dra
 after finding which of its pixels are the digit's stroke rather than the paper's grain, lighting,
 rules or specks:
 
-1. grayscale (transparent pixels count as white paper; as black behind light ink), shrunk to at most `WORKING_SIZE` pixels on
-   the longer side (speed: the digit ends up 20 pixels tall anyway); an image under `SMALLEST`
-   pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to that and given
-   MNIST's margin of paper, and so is an image whose digit, found without it, meets the image's
-   edge (a photo cropped to the digit). What lies around the page (regions off its light by a factor of 3, or
-   by a factor of 1.5 with 3 times its grain over the region, that run along most of a side: a
-   table, a wall around a board) is painted over with the page's level;
+1. grayscale (transparent pixels count as white paper; as black behind light ink), shrunk to at most
+   `WORKING_SIZE` pixels on the longer side (speed: the digit ends up 20 pixels tall anyway); an
+   image under `SMALLEST` pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to
+   that and given MNIST's margin of paper, and so is an image whose digit, found without it, meets
+   the image's edge (a photo cropped to the digit). What lies around the page (regions off its light
+   by a factor of 3, or by a factor of 1.5 with 3 times its grain over the region, that run along
+   most of a side: a table, a wall around a board) is painted over with the page's level;
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
@@ -112,7 +112,7 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
         top, bottom = (max(0, round((edge - margin) * scale)) for edge in (box[0] - side, box[1] + side))
         left, right = (max(0, round((edge - margin) * scale)) for edge in (box[2] - side, box[3] + side))
         crop = image.crop((left, top, min(image.width, right), min(image.height, bottom)))
-        ink, box = _stroke(_on_paper(_denoise(_working_copy(crop, light_ink)), 0), inverted)
+        ink, box = _stroke(_on_paper(_denoise(_working_copy(crop, light_ink))), inverted)
     digit = _resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
@@ -143,7 +143,7 @@ def _meets_edge(box, shape):
 
 def _working_copy(image, light_ink=False):
     """`image` in grey, transparent pixels counted as white paper (black if `light_ink`)."""
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    if _transparent(image):
         paper = Image.new("RGBA", image.size, "black" if light_ink else "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
     gray = image.convert("L")
@@ -154,10 +154,14 @@ def _working_copy(image, light_ink=False):
     return np.asarray(gray, dtype=np.float32) / 255.0
 
 
+def _transparent(image):
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
 def _light_ink(image):
     """Whether `image` is light ink on transparent pixels: what is visible covers under half of it and
     is mostly light (a white brush on a transparent canvas), so white paper would hide it."""
-    if not (image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info):
+    if not _transparent(image):
         return False
     rgba = image.convert("RGBA")
     visible = np.asarray(rgba.getchannel("A")) > 127
@@ -216,17 +220,17 @@ def _stroke(gray, inverted):
     return ink, (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
 
 
-def _on_paper(gray, margin, paper=None):
-    """`gray` with `margin` pixels of `paper` (by default its median) added on every side (MNIST's
-    margin, for an image whose digit fills its frame), then what lies around the page painted over
-    with the page's level. What lies around the page: regions of `PAGE_CELL` blocks whose light is
-    off the commonest blocks' by more than a factor 1 / `PAGE` (or by 1 / `GRAINED`, over a region
-    whose median block has `GRAIN` times the page's grain) and that run along more than `EDGE_RUN`
-    of a side of the image (a table around white paper or a strip of it, a wall around a board),
-    widened by a block to cover the page's edge; a digit's stroke meets the edge of a photo over no
-    more than its width. Left there, white paper beside a dark table would pass for light ink, and
-    the table's grain for ink in deep shade."""
-    framed = np.pad(gray, margin, constant_values=np.median(gray) if paper is None else paper)
+def _on_paper(gray, margin=0, paper=None):
+    """`gray` with `margin` pixels of the level `paper` added on every side (MNIST's margin, for an
+    image whose digit fills its frame), then what lies around the page painted over with the
+    page's level. What lies around the page: regions of `PAGE_CELL` blocks whose light is off
+    the commonest blocks' by more than a factor 1 / `PAGE` (or by 1 / `GRAINED`, over a region
+    whose median block has `GRAIN` times the page's grain) and that run along more than
+    `EDGE_RUN` of a side of the image (a table around white paper or a strip of it, a wall
+    around a board), widened by a block to cover the page's edge; a digit's stroke meets the
+    edge of a photo over no more than its width. Left there, white paper beside a dark table
+    would pass for light ink, and the table's grain for ink in deep shade."""
+    framed = np.pad(gray, margin, constant_values=paper) if margin else gray
     light = np.log(_block_medians(framed, PAGE_CELL) + DIM)
     counts, edges = np.histogram(light, bins=32)
     page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
@@ -245,8 +249,8 @@ def _on_paper(gray, margin, paper=None):
     run = np.max([np.bincount(side, minlength=count + 1)[1:] / len(side) for side in sides], axis=0)
     off = np.isin(labels, 1 + np.flatnonzero(run > EDGE_RUN))
     off = ndimage.maximum_filter(_per_pixel(off, framed.shape), size=2 * PAGE_CELL + 1)
-    paper = np.median(framed[~off]) if not off.all() else np.median(framed)
-    return np.where(off, paper, framed).astype(np.float32)
+    level = np.median(framed[~off]) if not off.all() else np.median(framed)
+    return np.where(off, level, framed).astype(np.float32)
 
 
 def _per_pixel(blocks, shape):
