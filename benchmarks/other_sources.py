@@ -20,24 +20,16 @@ set's nor those the preparation's changes were tried on. Each comes in these fra
 `--write` writes its section of benchmarks/RESULTS.md.
 """
 
-import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from photo_accuracy import comparison_arguments, prepared, preparations  # noqa: E402
-from results_file import write_section  # noqa: E402
-from train_throughput import cpu_model  # noqa: E402
+from photo_accuracy import framings  # noqa: E402
 
-from alexnet_mnist import data  # noqa: E402
 from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES, centre_line  # noqa: E402
-from alexnet_mnist.inference.prediction import Classifier  # noqa: E402
 
 BEFORE = "e19d021"  # the preparation before small scans, tight crops and tables were looked at
 FIRST = 5000
@@ -70,46 +62,7 @@ FRAMED = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    comparison_arguments(parser, BEFORE)
-    parser.add_argument("--count", type=int, default=300)
-    args = parser.parse_args()
-
-    digits, labels, _ = data.load("mnist", f"test[{FIRST}:{FIRST + args.count}]")
-    digits = digits[..., 0]
-    classifier = Classifier(args.run)
-    ceiling = (classifier.probabilities(digits[..., None].astype(np.float32) / 255).argmax(axis=1) == labels).mean()
-    load = os.getloadavg()[0]
-    images = {
-        name: [SimpleNamespace(image=frame(digit, np.random.default_rng([FIRST + i]))) for i, digit in enumerate(digits)]
-        for name, frame in FRAMED.items()
-    }
-    columns = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for column, prepare in preparations(args.before, scratch).items():
-            columns[column] = {}
-            for name, framed in images.items():
-                pixels, _ = prepared(framed, prepare)
-                columns[column][name] = (classifier.probabilities(pixels).argmax(axis=1) == labels).mean()
-                print(f"{column} {name}: {100 * columns[column][name]:.1f} %", flush=True)
-
-    names = list(columns)
-    section = "\n".join([
-        "# Other sources and framings",
-        "",
-        f"CPU: {cpu_model()}, {os.cpu_count()} cores. Model: `{args.run}`, which reads {100 * ceiling:.1f} % of "
-        f"MNIST's test digits {FIRST} to {FIRST + args.count - 1} as MNIST gives them. Each digit framed as "
-        "another source or a user might give it (see the script's docstring); a refused image counts as wrong. "
-        f"*Before*: `prepare_digit` as it was at commit {args.before}; *after*: as it is now. Load average "
-        f"(1 minute) at the start: {load:.1f}. Written by `benchmarks/other_sources.py`.",
-        "",
-        "| framing | " + " | ".join(f"{column} (accuracy)" for column in names) + " |",
-        "|---|" + "---:|" * len(names),
-        *(f"| {name} | " + " | ".join(f"{100 * columns[column][name]:.1f} %" for column in names) + " |" for name in FRAMED),
-    ])
-    print(section)
-    if args.write:
-        write_section(section)
+    framings(__doc__, FRAMED, "mnist", FIRST, "prepare_digit", "Other sources and framings", "other_sources.py", BEFORE)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -37,8 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 BEFORE = "6765f43"  # the last commit before the preparation was rewritten for photos (issue 28)
 
 
-def preparation_at(commit, scratch):
-    """The `prepare_digit` of alexnet_mnist/inference/preparation.py as it was at `commit`."""
+def preparation_at(commit, scratch, function="prepare_digit"):
+    """The `function` of alexnet_mnist/inference/preparation.py as it was at `commit`."""
     source = subprocess.run(
         ["git", "show", f"{commit}:alexnet_mnist/inference/preparation.py"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
@@ -47,7 +48,7 @@ def preparation_at(commit, scratch):
     spec = importlib.util.spec_from_file_location("preparation_before", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.prepare_digit
+    return getattr(module, function)
 
 
 def comparison_arguments(parser, before):
@@ -57,10 +58,10 @@ def comparison_arguments(parser, before):
     parser.add_argument("--write", action="store_true")
 
 
-def preparations(before, scratch):
-    """{"before": `prepare_digit` at commit `before` (left out if it is "none"), "after": the current one}."""
-    current = {"after": preparation.prepare_digit}
-    return current if before == "none" else {"before": preparation_at(before, scratch), **current}
+def preparations(before, scratch, function="prepare_digit"):
+    """{"before": `function` at commit `before` (left out if it is "none"), "after": the current one}."""
+    current = {"after": getattr(preparation, function)}
+    return current if before == "none" else {"before": preparation_at(before, scratch, function), **current}
 
 
 def prepared(photos, prepare):
@@ -75,6 +76,53 @@ def prepared(photos, prepare):
             images.append(np.zeros((28, 28), np.float32))
         times.append(1000 * (time.perf_counter() - start))
     return np.stack(images)[..., None], times
+
+
+def framings(description, framed, dataset, first, function, title, script, before):
+    """The section of RESULTS.md that compares how the model `--run` reads `--count` test images of
+    `dataset` from `first` on, each framed by every function of `framed` ({name: (image, rng) ->
+    PIL image}), after the preparation `function` now and at commit `before` (`--before`); printed,
+    and written with `--write`. `description` begins the script's own docstring."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    comparison_arguments(parser, before)
+    parser.add_argument("--count", type=int, default=300)
+    args = parser.parse_args()
+
+    items, labels, _ = data.load(dataset, f"test[{first}:{first + args.count}]")
+    items = items[..., 0]
+    classifier = Classifier(args.run)
+    ceiling = (classifier.probabilities(items[..., None].astype(np.float32) / 255).argmax(axis=1) == labels).mean()
+    load = os.getloadavg()[0]
+    images = {
+        name: [SimpleNamespace(image=frame(item, np.random.default_rng([first + i]))) for i, item in enumerate(items)]
+        for name, frame in framed.items()
+    }
+    columns = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for column, prepare in preparations(args.before, scratch, function).items():
+            columns[column] = {}
+            for name, shots in images.items():
+                pixels, _ = prepared(shots, prepare)
+                columns[column][name] = (classifier.probabilities(pixels).argmax(axis=1) == labels).mean()
+                print(f"{column} {name}: {100 * columns[column][name]:.1f} %", flush=True)
+
+    names = list(columns)
+    section = "\n".join([
+        f"# {title}",
+        "",
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores. Model: `{args.run}`, which reads {100 * ceiling:.1f} % of "
+        f"the `{dataset}` test images {first} to {first + args.count - 1} as TFDS gives them, each framed as the "
+        "script's docstring says; a refused image counts as wrong. "
+        f"*Before*: `{function}` as it was at commit {args.before}; *after*: as it is now. Load average "
+        f"(1 minute) at the start: {load:.1f}. Written by `benchmarks/{script}`.",
+        "",
+        "| framing | " + " | ".join(f"{column} (accuracy)" for column in names) + " |",
+        "|---|" + "---:|" * len(names),
+        *(f"| {name} | " + " | ".join(f"{100 * columns[column][name]:.1f} %" for column in names) + " |" for name in framed),
+    ])
+    print(section)
+    if args.write:
+        write_section(section)
 
 
 def main():

@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw
 
 from alexnet_mnist import data
 from alexnet_mnist.data.photo_digits import CASES, photo_digits
-from alexnet_mnist.inference.preparation import _widen, prepare_digit
+from alexnet_mnist.inference.preparation import _widen, prepare_clothing, prepare_digit
 
 INK = 0.2  # a prepared pixel above this is ink
 
@@ -211,6 +211,25 @@ def test_a_finger_stroke_on_an_800_pixel_canvas_is_an_mnist_stroke(background, b
     assert len(ink) == 1 and extent(ink[0])[0] >= 19
     # As thick as MNIST's strokes: 2 to 4 pixels across the 7's stem.
     assert 2 <= (prepared[16] > 0.5).sum() <= 4
+
+
+@pytest.mark.parametrize("shot", ["uneven_light", "noisy"])
+def test_a_product_photographed_in_uneven_light_or_with_noise_is_trimmed_to_it(shot):
+    """Fashion-MNIST's recipe trims the edges close to the background's level, as its photos on even
+    white allowed. In a user's photo, light that falls off across the page, or sensor noise, would
+    stop the trim at the image's edge and shrink the product: the background is a plane fitted to
+    the border, and the trim looks at a slightly blurred copy."""
+    rng = np.random.default_rng(3)
+    outline = Image.new("L", (400, 300), 0)
+    ImageDraw.Draw(outline).polygon([(150, 80), (250, 80), (290, 150), (250, 150), (250, 260), (150, 260), (150, 150), (110, 150)], fill=255)
+    shirt = np.asarray(outline, np.float32) / 255
+    on_white = to_image(1 - 0.7 * shirt)
+    rows, cols = np.indices((300, 400)) / 300
+    if shot == "uneven_light":
+        photo = to_image((1 - 0.7 * shirt) * (1 - 0.3 * (rows + cols) / 2.3))
+    else:
+        photo = to_image(1 - 0.7 * shirt + rng.normal(0, 0.04, (300, 400)))
+    assert np.corrcoef(prepare_clothing(photo).ravel(), prepare_clothing(on_white).ravel())[0, 1] > 0.9
 
 
 def test_the_photo_like_set_is_deterministic_and_covers_its_cases():

@@ -145,7 +145,7 @@ def _smooth_noise(shape, scale, rng):
     return large / max(1e-6, large.std())
 
 
-def _lighting(shape, rng, strength):
+def lighting(shape, rng, strength):
     """A gradient in a random direction times a vignette: 1 at the brightest, 1 - strength at the darkest."""
     rows = np.arange(shape[0], dtype=np.float32)[:, None] / shape[0] - 0.5
     cols = np.arange(shape[1], dtype=np.float32)[None, :] / shape[1] - 0.5
@@ -155,7 +155,7 @@ def _lighting(shape, rng, strength):
     return light.astype(np.float32)
 
 
-def _photo(gray_or_rgb, rng, noise=0.015, blur=0.7):
+def photographed(gray_or_rgb, rng, noise=0.015, blur=0.7):
     """The scene through a camera: a little blur and sensor noise, 8 bits."""
     pixels = np.clip(gray_or_rgb, 0, 1)
     image = Image.fromarray((pixels * 255).round().astype(np.uint8))
@@ -179,16 +179,16 @@ def _written(line, rng, pen, size=(0.45, 0.75), shape=None):
 def _ballpoint(line, rng):
     coverage, shape = _written(line, rng, PEN)
     paper = np.full(shape, rng.uniform(0.8, 0.95), np.float32)
-    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
+    return photographed(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
 
 
 def _grey_paper(shape, rng):
-    return np.full(shape, rng.uniform(0.5, 0.7), np.float32) * _lighting(shape, rng, 0.2)
+    return np.full(shape, rng.uniform(0.5, 0.7), np.float32) * lighting(shape, rng, 0.2)
 
 
 def _thin_pen(line, rng):
     coverage, shape = _written(line, rng, THIN)
-    return _photo(_on_paper(coverage, _grey_paper(shape, rng), rng.uniform(0.45, 0.65)), rng, noise=0.03)
+    return photographed(_on_paper(coverage, _grey_paper(shape, rng), rng.uniform(0.45, 0.65)), rng, noise=0.03)
 
 
 def _grainy(pixels, rng, amount):
@@ -203,13 +203,13 @@ def _grainy(pixels, rng, amount):
 def _thin_pen_grainy(line, rng):
     coverage, shape = _written(line, rng, THIN)
     pixels = _on_paper(coverage, _grey_paper(shape, rng), rng.uniform(0.45, 0.65))
-    return _photo(_grainy(pixels, rng, rng.uniform(0.005, 0.02)), rng, noise=0.01, blur=0)
+    return photographed(_grainy(pixels, rng, rng.uniform(0.005, 0.02)), rng, noise=0.01, blur=0)
 
 
 def _marker(line, rng):
     coverage, shape = _written(line, rng, MARKER)
-    paper = np.full(shape, rng.uniform(0.75, 0.95), np.float32) * _lighting(shape, rng, 0.15)
-    return _photo(_on_paper(coverage, paper, rng.uniform(0.8, 0.9)), rng)
+    paper = np.full(shape, rng.uniform(0.75, 0.95), np.float32) * lighting(shape, rng, 0.15)
+    return photographed(_on_paper(coverage, paper, rng.uniform(0.8, 0.9)), rng)
 
 
 def _ruled(line, rng):
@@ -219,15 +219,15 @@ def _ruled(line, rng):
     rule = np.float32([0.55, 0.7, 0.95])  # light blue
     for row in range(int(rng.integers(0, spacing)), shape[0], spacing):
         paper[row : row + 2] *= rule
-    paper *= _lighting(shape, rng, 0.15)[..., None]
+    paper *= lighting(shape, rng, 0.15)[..., None]
     pen = np.float32([0.15, 0.15, 0.2])  # the light a black ballpoint lets through
-    return _photo(paper * (1 - coverage[..., None] * (1 - pen)), rng)
+    return photographed(paper * (1 - coverage[..., None] * (1 - pen)), rng)
 
 
 def _uneven_light(line, rng):
     coverage, shape = _written(line, rng, PEN)
-    paper = rng.uniform(0.8, 0.95) * _lighting(shape, rng, rng.uniform(0.5, 0.7))
-    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.02)
+    paper = rng.uniform(0.8, 0.95) * lighting(shape, rng, rng.uniform(0.5, 0.7))
+    return photographed(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.02)
 
 
 def _shadow(line, rng):
@@ -238,14 +238,14 @@ def _shadow(line, rng):
     across = (rows - shape[0] * rng.uniform(0.3, 0.7)) * np.sin(angle) + (cols - shape[1] * rng.uniform(0.3, 0.7)) * np.cos(angle)
     shade = 1 - rng.uniform(0.4, 0.55) / (1 + np.exp(-across / 6))
     paper = rng.uniform(0.8, 0.95) * shade
-    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.02)
+    return photographed(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.02)
 
 
 def _small_in_large(line, rng):
     shape = (900, 1200)
     coverage, _ = _written(line, rng, PEN, size=(0.07, 0.09), shape=shape)
-    paper = rng.uniform(0.7, 0.9) * _lighting(shape, rng, 0.3)
-    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.025)
+    paper = rng.uniform(0.7, 0.9) * lighting(shape, rng, 0.3)
+    return photographed(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng, noise=0.025)
 
 
 def _specks(line, rng):
@@ -257,20 +257,20 @@ def _specks(line, rng):
         ImageDraw.Draw(dots).ellipse([col - radius, row - radius, col + radius, row + radius], fill=255)
     coverage = np.maximum(coverage, np.asarray(dots.filter(ImageFilter.GaussianBlur(0.5)), np.float32) / 255)
     paper = np.full(shape, rng.uniform(0.75, 0.95), np.float32)
-    return _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
+    return photographed(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
 
 
 def _pencil(line, rng):
     coverage, shape = _written(line, rng, PEN)
     grain = np.clip(0.6 + 0.4 * _smooth_noise(shape, 1, rng), 0, 1)  # graphite catches on the fibres
-    paper = rng.uniform(0.75, 0.9) * _lighting(shape, rng, 0.2)
-    return _photo(_on_paper(coverage * grain, paper, rng.uniform(0.2, 0.35)), rng, noise=0.02)
+    paper = rng.uniform(0.75, 0.9) * lighting(shape, rng, 0.2)
+    return photographed(_on_paper(coverage * grain, paper, rng.uniform(0.2, 0.35)), rng, noise=0.02)
 
 
 def _jpeg(line, rng):
     coverage, shape = _written(line, rng, PEN)
     pixels = _on_paper(coverage, _grey_paper(shape, rng), rng.uniform(0.5, 0.7))
-    photo = _photo(pixels, rng, noise=0.04)
+    photo = photographed(pixels, rng, noise=0.04)
     encoded = io.BytesIO()
     photo.save(encoded, "JPEG", quality=int(rng.integers(10, 26)))
     return Image.open(encoded).copy()
@@ -279,7 +279,7 @@ def _jpeg(line, rng):
 def _rotated(line, rng):
     coverage, shape = _written(line, rng, PEN, size=(0.4, 0.55))
     paper = np.full(shape, rng.uniform(0.8, 0.95), np.float32)
-    photo = _photo(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
+    photo = photographed(_on_paper(coverage, paper, rng.uniform(0.6, 0.8)), rng)
     turned = photo.rotate(rng.uniform(-15, 15), Image.Resampling.BICUBIC, fillcolor=int(paper[0, 0] * 255))
     height, width = shape
     # A slant: the page's far edge narrower than its near edge, by up to 15 %.
@@ -290,9 +290,9 @@ def _rotated(line, rng):
 
 def _blue_pen(line, rng):
     coverage, shape = _written(line, rng, PEN)
-    paper = np.float32([0.97, 0.93, 0.8]) * rng.uniform(0.8, 0.95) * _lighting(shape, rng, 0.2)[..., None]
+    paper = np.float32([0.97, 0.93, 0.8]) * rng.uniform(0.8, 0.95) * lighting(shape, rng, 0.2)[..., None]
     pen = np.float32([0.25, 0.35, 0.85])  # blue ink lets blue through
-    return _photo(paper * (1 - coverage[..., None] * (1 - pen)), rng)
+    return photographed(paper * (1 - coverage[..., None] * (1 - pen)), rng)
 
 
 def _chalkboard(line, rng):
@@ -300,7 +300,7 @@ def _chalkboard(line, rng):
     board = np.float32([0.18, 0.27, 0.22]) * (1 + 0.15 * _smooth_noise(shape, 40, rng))[..., None]
     chalk = coverage * np.clip(0.7 + 0.35 * _smooth_noise(shape, 1, rng), 0, 1)  # chalk skips on the board
     pixels = board + chalk[..., None] * (np.float32([0.9, 0.92, 0.88]) - board)
-    return _photo(pixels, rng, noise=0.02)
+    return photographed(pixels, rng, noise=0.02)
 
 
 def _sketchpad(line, rng):
@@ -323,7 +323,7 @@ def _page_on_table(line, rng):
     height = int(0.55 * (bottom - top))
     coverage = _place(ink(line, height, PEN, rng), shape, rng, top + int(rng.integers(0, bottom - top - height)),
                       left + int(rng.integers(0, max(1, right - left - height))))
-    return _photo(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
+    return photographed(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
 
 
 def _page_edge(line, rng):
@@ -334,7 +334,7 @@ def _page_edge(line, rng):
     table = slice(0, strip) if rng.random() < 0.5 else slice(shape[1] - strip, shape[1])
     light[:, table] = rng.uniform(0.1, 0.3)
     coverage[:, max(0, table.start - 10) : table.stop + 10] = 0  # the digit is on the page
-    return _photo(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
+    return photographed(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
 
 
 SCENES = {

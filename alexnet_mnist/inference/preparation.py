@@ -84,6 +84,7 @@ STROKE = 0.1  # MNIST's stroke width relative to the digit's height
 SATURATED = 0.4  # MNIST's share of ink at full intensity
 BORDER = 0.05  # the border strip, as a fraction of each side, that shows the background (clothing)
 TRIM_DISTANCE = 0.05  # Fashion-MNIST trims edges within 5 % of the background's intensity
+TRIM_BLUR = 1.0  # the Gaussian's sigma, in working pixels, that averages a photo's noise before the trim
 
 
 class BlankImage(ValueError):
@@ -168,9 +169,25 @@ def _light_ink(image):
     return 0 < visible.mean() < 0.5 and np.median(np.asarray(rgba.convert("L"))[visible]) > 127
 
 
+def _border_strip(shape):
+    """A mask of the strip `BORDER` of each side wide along the edges of an image of `shape`."""
+    rows, cols = (max(1, round(BORDER * side)) for side in shape)
+    strip = np.ones(shape, bool)
+    strip[rows:-rows, cols:-cols] = False
+    return strip
+
+
 def _border(gray):
-    rows, cols = (max(1, round(BORDER * side)) for side in gray.shape)
-    return np.concatenate([gray[:rows].ravel(), gray[-rows:].ravel(), gray[:, :cols].ravel(), gray[:, -cols:].ravel()])
+    return gray[_border_strip(gray.shape)]
+
+
+def _border_plane(gray):
+    """The plane `a + b * row + c * column` that fits `gray` along its border strip best (least squares)."""
+    rows, cols = np.indices(gray.shape, dtype=np.float32)
+    strip = _border_strip(gray.shape)
+    terms = np.stack([np.ones_like(rows), rows, cols])
+    coefficients, *_ = np.linalg.lstsq(terms[:, strip].T, gray[strip], rcond=None)
+    return np.tensordot(coefficients, terms, axes=1)
 
 
 def _dark_on_light(gray):
@@ -365,14 +382,16 @@ def prepare_clothing(image: Image.Image, invert: Invert = Invert.auto) -> np.nda
     """The product in `image` as Fashion-MNIST shows products: float32 `[28, 28]` in [0, 1], light on black.
 
     Fashion-MNIST's own recipe (its README): trim the background (the edges whose colour is close to the
-    corners'), resize the longest edge to 28, centre the image in the 28x28 field, negate it.
+    corners'), resize the longest edge to 28, centre the image in the 28x28 field, negate it. Its
+    photos were shot on even white; a user's photo has uneven light and sensor noise, so the
+    background is a plane fitted to the border strip, and the edges are trimmed on a slightly
+    blurred copy (a noisy pixel near the border would otherwise stop the trim).
     """
     gray = _working_copy(image)
     if invert == Invert.true or (invert == Invert.auto and _dark_on_light(gray)):
         gray = 1.0 - gray
-    background = np.median(_border(gray))
-    ink = np.clip(gray - background, 0.0, None)
-    rows, cols = np.nonzero(ink > TRIM_DISTANCE)
+    ink = np.clip(gray - _border_plane(gray), 0.0, None)
+    rows, cols = np.nonzero(ndimage.gaussian_filter(ink, TRIM_BLUR) > TRIM_DISTANCE)
     if not len(rows):
         raise BlankImage("nothing stands out from the background")
     product = _resize_longest(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], FIELD)
