@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from photo_accuracy import framings  # noqa: E402
 
 from alexnet_mnist.data.photo_digits import lighting, photographed  # noqa: E402
+from alexnet_mnist.inference.clothing_preparation import prepare_clothing  # noqa: E402
 
 BEFORE = "198dc97"  # the preparation before clothing photos were looked at
 FIRST = 5000
@@ -46,7 +47,7 @@ FRAMED = {
 
 
 def main():
-    framings(__doc__, FRAMED, "fashion_mnist", FIRST, "prepare_clothing", "Photographed clothing", "clothing_photos.py", BEFORE)
+    framings(__doc__, FRAMED, "fashion_mnist", FIRST, prepare_clothing, "Photographed clothing", "clothing_photos.py", BEFORE)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from photo_accuracy import framings  # noqa: E402
 
 from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES, centre_line  # noqa: E402
+from alexnet_mnist.inference.preparation import prepare_digit  # noqa: E402
 
 BEFORE = "e19d021"  # the preparation before small scans, tight crops and tables were looked at
 FIRST = 5000
@@ -62,7 +63,7 @@ FRAMED = {
 
 
 def main():
-    framings(__doc__, FRAMED, "mnist", FIRST, "prepare_digit", "Other sources and framings", "other_sources.py", BEFORE)
+    framings(__doc__, FRAMED, "mnist", FIRST, prepare_digit, "Other sources and framings", "other_sources.py", BEFORE)
 
 
 if __name__ == "__main__":

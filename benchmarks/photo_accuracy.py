@@ -58,10 +58,10 @@ def comparison_arguments(parser, before):
     parser.add_argument("--write", action="store_true")
 
 
-def preparations(before, scratch, function="prepare_digit"):
-    """{"before": `function` at commit `before` (left out if it is "none"), "after": the current one}."""
-    current = {"after": getattr(preparation, function)}
-    return current if before == "none" else {"before": preparation_at(before, scratch, function), **current}
+def preparations(before, scratch, current=preparation.prepare_digit):
+    """{"before": the function named as `current` at commit `before` (left out if it is "none"), "after": `current`}."""
+    after = {"after": current}
+    return after if before == "none" else {"before": preparation_at(before, scratch, current.__name__), **after}
 
 
 def prepared(photos, prepare):
@@ -81,7 +81,7 @@ def prepared(photos, prepare):
 def framings(description, framed, dataset, first, function, title, script, before):
     """The section of RESULTS.md that compares how the model `--run` reads `--count` test images of
     `dataset` from `first` on, each framed by every function of `framed` ({name: (image, rng) ->
-    PIL image}), after the preparation `function` now and at commit `before` (`--before`); printed,
+    PIL image}), prepared by `function` and by the one of its name at commit `before` (`--before`); printed,
     and written with `--write`. `description` begins the script's own docstring."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     comparison_arguments(parser, before)
@@ -113,7 +113,7 @@ def framings(description, framed, dataset, first, function, title, script, befor
         f"CPU: {cpu_model()}, {os.cpu_count()} cores. Model: `{args.run}`, which reads {100 * ceiling:.1f} % of "
         f"the `{dataset}` test images {first} to {first + args.count - 1} as TFDS gives them, each framed as the "
         "script's docstring says; a refused image counts as wrong. "
-        f"*Before*: `{function}` as it was at commit {args.before}; *after*: as it is now. Load average "
+        f"*Before*: `{function.__name__}` as it was at commit {args.before}; *after*: as it is now. Load average "
         f"(1 minute) at the start: {load:.1f}. Written by `benchmarks/{script}`.",
         "",
         "| framing | " + " | ".join(f"{column} (accuracy)" for column in names) + " |",

@@ -8,7 +8,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from conftest import QUIET, REPO, make_config, resumes

@@ -17,7 +17,8 @@ from alexnet_mnist import MLP, data
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.inference import classes, export, prediction
-from alexnet_mnist.inference.preparation import prepare_clothing, prepare_digit
+from alexnet_mnist.inference.clothing_preparation import prepare_clothing
+from alexnet_mnist.inference.preparation import prepare_digit
 
 
 def photo_of_a_seven(seed=0):

@@ -7,7 +7,8 @@ from PIL import Image, ImageDraw
 
 from alexnet_mnist import data
 from alexnet_mnist.data.photo_digits import CASES, photo_digits
-from alexnet_mnist.inference.preparation import _widen, prepare_clothing, prepare_digit
+from alexnet_mnist.inference.clothing_preparation import prepare_clothing
+from alexnet_mnist.inference.preparation import _widen, prepare_digit
 
 INK = 0.2  # a prepared pixel above this is ink
 

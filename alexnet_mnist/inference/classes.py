@@ -14,7 +14,7 @@ from alexnet_mnist.inference.saved_models import saved_data
 class Dataset(NamedTuple):
     name: str
     class_names: tuple[str, ...]
-    preparation: str  # a key of preparation.PREPARATIONS
+    preparation: str  # a key of prediction.PREPARATIONS
 
 
 DATASETS = {

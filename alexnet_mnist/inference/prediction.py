@@ -9,20 +9,23 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
-from alexnet_mnist.inference.preparation import PREPARATIONS, BlankImage
+from alexnet_mnist.inference.clothing_preparation import prepare_clothing
+from alexnet_mnist.inference.preparation import BlankImage, prepare_digit
 from alexnet_mnist.inference.saved_models import load_model
 from alexnet_mnist.inference.tflite_model import TFLiteModel
 from alexnet_mnist.models.base import INPUT_SHAPE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 BATCH = 256  # images per model call: bounds AlexNet's activations for a large .npy batch
+# A dataset's preparation style (`classes.Dataset.preparation`) and its function.
+PREPARATIONS = {"digit": prepare_digit, "clothing": prepare_clothing}
 
 
 def load_inputs(paths, invert=Invert.auto, preparation="digit"):
     """Images as float32 `[N, 28, 28, 1]` in [0, 1] with a name per image.
 
     A PNG/JPEG file of any size holds one digit or product, which `read_image` prepares in the
-    `preparation` style (see `preparation.PREPARATIONS`). A `.npy` file holds one image or a batch
+    `preparation` style (see `PREPARATIONS`). A `.npy` file holds one image or a batch
     already prepared (`[28, 28]`, `[N, 28, 28]` or `[N, 28, 28, 1]`; uint8 in 0..255 or floats in
     [0, 1]), taken as it is unless `invert` is `Invert.true`.
     """

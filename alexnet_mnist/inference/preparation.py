@@ -1,7 +1,5 @@
-"""Prepare a photographed or scanned image the way its dataset's images were prepared.
-
-`PREPARATIONS` maps a style to its function: "digit" (MNIST, `prepare_digit`) and "clothing"
-(Fashion-MNIST, `prepare_clothing`).
+"""Prepare a photographed, scanned or drawn digit the way MNIST's digits were prepared:
+`prepare_digit`, with the helpers that `clothing_preparation` (Fashion-MNIST's products) shares.
 
 MNIST's digits are light on a black field: each digit's bounding box was scaled to fit 20x20 with
 its aspect ratio kept (antialiased, hence grey edges) and placed in a 28x28 field with its centre
@@ -82,9 +80,7 @@ TOUCH = 2  # working pixels: a digit this close to a side of the image meets its
 ENLARGED = 2  # a digit this many times larger at the original's resolution is prepared again from it
 STROKE = 0.1  # MNIST's stroke width relative to the digit's height
 SATURATED = 0.4  # MNIST's share of ink at full intensity
-BORDER = 0.05  # the border strip, as a fraction of each side, that shows the background (clothing)
-TRIM_DISTANCE = 0.05  # Fashion-MNIST trims edges within 5 % of the background's intensity
-TRIM_BLUR = 1.0  # the Gaussian's sigma, in working pixels, that averages a photo's noise before the trim
+BORDER = 0.05  # the border strip, as a fraction of each side, that shows the paper or background
 
 
 class BlankImage(ValueError):
@@ -94,7 +90,7 @@ class BlankImage(ValueError):
 def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarray:
     """The digit in `image` as MNIST shows digits: float32 `[28, 28]` in [0, 1], light on black."""
     light_ink = _light_ink(image)
-    denoised = _denoise(_working_copy(image, light_ink))
+    denoised = _denoise(working_copy(image, light_ink))
     scale = max(image.size) / max(denoised.shape)
     # A small scan (MNIST's, USPS's) often fills its frame: it gets MNIST's margin of paper.
     framed = max(image.size) < SMALLEST
@@ -113,8 +109,8 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
         top, bottom = (max(0, round((edge - margin) * scale)) for edge in (box[0] - side, box[1] + side))
         left, right = (max(0, round((edge - margin) * scale)) for edge in (box[2] - side, box[3] + side))
         crop = image.crop((left, top, min(image.width, right), min(image.height, bottom)))
-        ink, box = _stroke(_on_paper(_denoise(_working_copy(crop, light_ink))), inverted)
-    digit = _resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
+        ink, box = _stroke(_on_paper(_denoise(working_copy(crop, light_ink))), inverted)
+    digit = resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
     return np.minimum(field / full, 1.0)
@@ -128,7 +124,7 @@ def _framed_stroke(denoised, framed, invert):
     # the commonest level along its edges, which a digit's strokes meet only here and there.
     paper = np.median(_border(denoised)) if framed else None
     gray = _on_paper(denoised, margin, paper)
-    dark_ink = paper > denoised.mean() if framed else _dark_on_light(gray)
+    dark_ink = paper > denoised.mean() if framed else dark_on_light(gray)
     inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
     try:
         return *_stroke(gray, inverted), margin, inverted
@@ -142,7 +138,7 @@ def _meets_edge(box, shape):
     return box[0] <= TOUCH or box[1] >= height - TOUCH or box[2] <= TOUCH or box[3] >= width - TOUCH
 
 
-def _working_copy(image, light_ink=False):
+def working_copy(image, light_ink=False):
     """`image` in grey, transparent pixels counted as white paper (black if `light_ink`)."""
     if _transparent(image):
         paper = Image.new("RGBA", image.size, "black" if light_ink else "white")
@@ -169,7 +165,7 @@ def _light_ink(image):
     return 0 < visible.mean() < 0.5 and np.median(np.asarray(rgba.convert("L"))[visible]) > 127
 
 
-def _border_strip(shape):
+def border_strip(shape):
     """A mask of the strip `BORDER` of each side wide along the edges of an image of `shape`."""
     rows, cols = (max(1, round(BORDER * side)) for side in shape)
     strip = np.ones(shape, bool)
@@ -178,19 +174,10 @@ def _border_strip(shape):
 
 
 def _border(gray):
-    return gray[_border_strip(gray.shape)]
+    return gray[border_strip(gray.shape)]
 
 
-def _border_plane(gray):
-    """The plane `a + b * row + c * column` that fits `gray` along its border strip best (least squares)."""
-    rows, cols = np.indices(gray.shape, dtype=np.float32)
-    strip = _border_strip(gray.shape)
-    terms = np.stack([np.ones_like(rows), rows, cols])
-    coefficients, *_ = np.linalg.lstsq(terms[:, strip].T, gray[strip], rcond=None)
-    return np.tensordot(coefficients, terms, axes=1)
-
-
-def _dark_on_light(gray):
+def dark_on_light(gray):
     """Whether the darkest pixels lie further below the local background (a median over a third of
     the image, where paper outweighs even a marker's strokes) than the brightest lie above it, in
     ratios of light: dark ink takes most of the paper's light even in shadow, while the lit side of
@@ -356,7 +343,7 @@ def _widen(ink):
     return ndimage.maximum_filter(np.pad(ink, size // 2), footprint=nib, mode="nearest")
 
 
-def _resize_longest(pixels, side):
+def resize_longest(pixels, side):
     """`pixels` resized, aspect ratio kept, so that the longer side is `side`."""
     height, width = pixels.shape
     scale = side / max(height, width)
@@ -376,29 +363,3 @@ def _centre(digit):
     )
     field[top : top + digit.shape[0], left : left + digit.shape[1]] = np.clip(digit, 0.0, None)
     return field
-
-
-def prepare_clothing(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarray:
-    """The product in `image` as Fashion-MNIST shows products: float32 `[28, 28]` in [0, 1], light on black.
-
-    Fashion-MNIST's own recipe (its README): trim the background (the edges whose colour is close to the
-    corners'), resize the longest edge to 28, centre the image in the 28x28 field, negate it. Its
-    photos were shot on even white; a user's photo has uneven light and sensor noise, so the
-    background is a plane fitted to the border strip, and the edges are trimmed on a slightly
-    blurred copy (a noisy pixel near the border would otherwise stop the trim).
-    """
-    gray = _working_copy(image)
-    if invert == Invert.true or (invert == Invert.auto and _dark_on_light(gray)):
-        gray = 1.0 - gray
-    ink = np.clip(gray - _border_plane(gray), 0.0, None)
-    rows, cols = np.nonzero(ndimage.gaussian_filter(ink, TRIM_BLUR) > TRIM_DISTANCE)
-    if not len(rows):
-        raise BlankImage("nothing stands out from the background")
-    product = _resize_longest(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], FIELD)
-    field = np.zeros((FIELD, FIELD), np.float32)
-    top, left = (FIELD - product.shape[0]) // 2, (FIELD - product.shape[1]) // 2
-    field[top : top + product.shape[0], left : left + product.shape[1]] = np.clip(product, 0.0, None)
-    return np.minimum(field, 1.0)  # intensities as the negated photo has them, as in Fashion-MNIST
-
-
-PREPARATIONS = {"digit": prepare_digit, "clothing": prepare_clothing}

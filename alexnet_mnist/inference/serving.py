@@ -22,8 +22,8 @@ from alexnet_mnist.atomic_files import atomic_path
 from alexnet_mnist.config import Invert
 from alexnet_mnist.errors import UserError
 from alexnet_mnist.inference.classes import Dataset
-from alexnet_mnist.inference.prediction import Classifier, answer, open_image
-from alexnet_mnist.inference.preparation import PREPARATIONS, BlankImage
+from alexnet_mnist.inference.prediction import PREPARATIONS, Classifier, answer, open_image
+from alexnet_mnist.inference.preparation import BlankImage
 
 # Gradio reads this when imported: no usage reports, no version check with Gradio's servers.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
