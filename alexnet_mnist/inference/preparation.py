@@ -94,14 +94,18 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
     scale = max(image.size) / max(denoised.shape)
     # A small scan (MNIST's, USPS's) often fills its frame: it gets MNIST's margin of paper.
     framed = max(image.size) < SMALLEST
-    ink, box, margin, inverted = _framed_stroke(denoised, framed, invert)
-    if not framed and (ink is None or _meets_edge(box, denoised.shape)):
+    try:
+        ink, box, margin, inverted = _framed_stroke(denoised, framed, invert)
+        again = not framed and _meets_edge(box, denoised.shape)
+    except BlankImage:
+        if framed:
+            raise
+        again = True
+    if again:
         # A digit that meets the image's edge (cropped to its box, drawn to the canvas's edge) has no
         # paper beyond it: the opening takes its strokes there for paper, and the table rule its
         # strokes along the edge for a table. It is found again with MNIST's margin of paper.
         ink, box, margin, inverted = _framed_stroke(denoised, True, invert)
-    if ink is None:
-        raise BlankImage("no digit stands out from the background")
     side = max(box[1] - box[0], box[3] - box[2])
     # The digit at the original's resolution, in a crop with as much margin as the digit is large:
     # worth preparing again if it comes out at least twice as large as in the shrunk copy.
@@ -117,19 +121,16 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
 
 
 def _framed_stroke(denoised, framed, invert):
-    """The digit's ink and box in `denoised` (None and None if none stands out), given MNIST's margin
+    """The digit's ink and box in `denoised` (`BlankImage` if none stands out), given MNIST's margin
     of paper if `framed`, with that margin and whether the image was inverted."""
     margin = round(MARGIN * max(denoised.shape)) if framed else 0
     # A framed image has no lighting to follow, and its strokes may outweigh its paper: its paper is
     # the commonest level along its edges, which a digit's strokes meet only here and there.
-    paper = np.median(_border(denoised)) if framed else None
+    paper = np.median(denoised[border_strip(denoised.shape)]) if framed else None
     gray = _on_paper(denoised, margin, paper)
     dark_ink = paper > denoised.mean() if framed else dark_on_light(gray)
     inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
-    try:
-        return *_stroke(gray, inverted), margin, inverted
-    except BlankImage:
-        return None, None, margin, inverted
+    return *_stroke(gray, inverted), margin, inverted
 
 
 def _meets_edge(box, shape):
@@ -171,10 +172,6 @@ def border_strip(shape):
     strip = np.ones(shape, bool)
     strip[rows:-rows, cols:-cols] = False
     return strip
-
-
-def _border(gray):
-    return gray[border_strip(gray.shape)]
 
 
 def dark_on_light(gray):
