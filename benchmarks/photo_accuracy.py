@@ -38,17 +38,21 @@ REPO = Path(__file__).resolve().parents[1]
 BEFORE = "6765f43"  # the last commit before the preparation was rewritten for photos (issue 28)
 
 
-def preparation_at(commit, scratch, function="prepare_digit"):
-    """The `function` of alexnet_mnist/inference/preparation.py as it was at `commit`."""
-    source = subprocess.run(
-        ["git", "show", f"{commit}:alexnet_mnist/inference/preparation.py"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
+def preparation_at(commit, scratch, current):
+    """The function named as `current` as it was at `commit`: in the file that defines it now, or in
+    alexnet_mnist/inference/preparation.py, which held every preparation before clothing's moved out."""
+    for file in (current.__module__.replace(".", "/") + ".py", "alexnet_mnist/inference/preparation.py"):
+        shown = subprocess.run(["git", "show", f"{commit}:{file}"], cwd=REPO, capture_output=True, text=True)
+        if shown.returncode == 0 and f"def {current.__name__}(" in shown.stdout:
+            break
+    else:
+        raise SystemExit(f"--before {commit}: no {current.__name__} at that commit")
     path = Path(scratch) / "preparation_before.py"
-    path.write_text(source)
+    path.write_text(shown.stdout)
     spec = importlib.util.spec_from_file_location("preparation_before", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, function)
+    return getattr(module, current.__name__)
 
 
 def comparison_arguments(parser, before):
@@ -61,7 +65,7 @@ def comparison_arguments(parser, before):
 def preparations(before, scratch, current=preparation.prepare_digit):
     """{"before": the function named as `current` at commit `before` (left out if it is "none"), "after": `current`}."""
     after = {"after": current}
-    return after if before == "none" else {"before": preparation_at(before, scratch, current.__name__), **after}
+    return after if before == "none" else {"before": preparation_at(before, scratch, current), **after}
 
 
 def prepared(photos, prepare):
