@@ -87,6 +87,26 @@ def test_load_inputs_prepares_png_and_jpeg_files_and_leaves_npy_batches(tmp_path
     assert prediction.load_inputs([tmp_path / "batch.npy"], Invert.true)[0].min() == 1
 
 
+@pytest.mark.parametrize(
+    "name, deep",
+    [
+        ("seven.webp", None),
+        ("seven.bmp", None),
+        ("seven.tif", None),
+        ("seven_16_bit.png", lambda pixels: pixels.astype(np.uint16) * 257),  # a scanner's 16-bit grey
+        ("seven_float.tif", lambda pixels: (pixels / 255).astype(np.float32)),  # floats in [0, 1]
+    ],
+)
+def test_any_image_format_pillow_reads_is_prepared_as_its_png(tmp_path, name, deep):
+    seven = photo_of_a_seven()
+    seven.save(tmp_path / "seven.png")
+    lossless = {"lossless": True} if name.endswith(".webp") else {}
+    (Image.fromarray(deep(np.asarray(seven))) if deep else seven).save(tmp_path / name, **lossless)
+    images, _ = prediction.load_inputs([tmp_path / "seven.png", tmp_path / name])
+    assert images[0].max() == 1.0  # the PNG's seven is there
+    np.testing.assert_allclose(images[1], images[0], atol=1e-6)
+
+
 def test_a_blank_image_is_a_one_line_error(tmp_path):
     Image.new("L", (60, 40), 200).save(tmp_path / "blank.png")
     with pytest.raises(UserError, match="input .*blank.png is blank"):

@@ -112,7 +112,7 @@ def export_checkpoint(config: Config, workdir):
 def classify(config: Config, workdir):
     """Print the class name and its probability for every image of `inputs`, e.g. `shoe.jpg: Sneaker (0.9731)`."""
     if not config.inputs:
-        raise UserError("mode=predict needs inputs=[FILE,...] (PNG, JPEG or .npy files)")
+        raise UserError("mode=predict needs inputs=[FILE,...] (image files such as PNG or JPEG, or .npy batches)")
     model_path = saved_models.model_path(_checkpoint(config), suffixes=(".keras", ".tflite"))
     dataset = classes.trained_on(model_path, config.data.name)
     images, names = prediction.load_inputs(config.inputs, config.predict.invert, dataset.preparation)

@@ -15,7 +15,6 @@ from alexnet_mnist.inference.saved_models import load_model
 from alexnet_mnist.inference.tflite_model import TFLiteModel
 from alexnet_mnist.models.base import INPUT_SHAPE
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 BATCH = 256  # images per model call: bounds AlexNet's activations for a large .npy batch
 # A dataset's preparation style (`classes.Dataset.preparation`) and its function.
 PREPARATIONS = {"digit": prepare_digit, "clothing": prepare_clothing}
@@ -24,9 +23,9 @@ PREPARATIONS = {"digit": prepare_digit, "clothing": prepare_clothing}
 def load_inputs(paths, invert=Invert.auto, preparation="digit"):
     """Images as float32 `[N, 28, 28, 1]` in [0, 1] with a name per image.
 
-    A PNG/JPEG file of any size holds one digit or product, which `read_image` prepares in the
-    `preparation` style (see `PREPARATIONS`). A `.npy` file holds one image or a batch
-    already prepared (`[28, 28]`, `[N, 28, 28]` or `[N, 28, 28, 1]`; uint8 in 0..255 or floats in
+    An image file of any size and any format Pillow reads (PNG, JPEG, WebP, TIFF, BMP, ...) holds
+    one digit or product, which `read_image` prepares in the `preparation` style (see
+    `PREPARATIONS`). A `.npy` file holds one image or a batch already prepared (`[28, 28]`, `[N, 28, 28]` or `[N, 28, 28, 1]`; uint8 in 0..255 or floats in
     [0, 1]), taken as it is unless `invert` is `Invert.true`.
     """
     invert = Invert(invert)
@@ -39,8 +38,6 @@ def load_inputs(paths, invert=Invert.auto, preparation="digit"):
             images.append(1.0 - batch if invert == Invert.true else batch)
             names += [f"{path}[{i}]" for i in range(len(batch))]
         else:
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise UserError(f"input {path} is not a PNG, JPEG or .npy file")
             images.append(read_image(path, preparation, invert)[None, ..., None])
             names.append(str(path))
     return np.concatenate(images), names
@@ -64,7 +61,8 @@ def open_image(source) -> Image.Image:
             # Phone photos are often stored sideways with an EXIF note saying which way is up.
             return ImageOps.exif_transpose(image)
     except (OSError, ValueError, UnidentifiedImageError) as error:
-        raise UserError(f"cannot read input {source}: {error}") from error
+        what = "not an image Pillow reads (PNG, JPEG, WebP, TIFF, ...) nor a .npy batch"
+        raise UserError(f"cannot read input {source}: {what}: {error}") from error
 
 
 def _read_npy(path):

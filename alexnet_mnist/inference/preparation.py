@@ -7,7 +7,8 @@ of mass at the centre. `prepare_digit` does the same to a photo, a scan or a dra
 after finding which of its pixels are the digit's stroke rather than the paper's grain, lighting,
 rules or specks:
 
-1. grayscale (transparent pixels count as white paper; as black behind light ink), shrunk to at most
+1. grayscale (transparent pixels count as white paper, as black behind light ink; 16-bit and
+   floating-point pixels are scaled to 8 bits, not clipped), shrunk to at most
    `WORKING_SIZE` pixels on the longer side (speed: the digit ends up 20 pixels tall anyway); an
    image under `SMALLEST` pixels (a 16x16 scan such as USPS's, which fills its frame) is enlarged to
    that and given MNIST's margin of paper, and so is an image whose digit, found without it, meets
@@ -81,6 +82,7 @@ ENLARGED = 2  # a digit this many times larger at the original's resolution is p
 STROKE = 0.1  # MNIST's stroke width relative to the digit's height
 SATURATED = 0.4  # MNIST's share of ink at full intensity
 BORDER = 0.05  # the border strip, as a fraction of each side, that shows the paper or background
+DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # Pillow's grey modes with more than 8 bits
 
 
 class BlankImage(ValueError):
@@ -140,16 +142,25 @@ def _meets_edge(box, shape):
 
 
 def working_copy(image, light_ink=False):
-    """`image` in grey, transparent pixels counted as white paper (black if `light_ink`)."""
+    """`image` in grey, 8 bits, transparent pixels counted as white paper (black if `light_ink`)."""
     if _transparent(image):
         paper = Image.new("RGBA", image.size, "black" if light_ink else "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
-    gray = image.convert("L")
+    gray = _eight_bit(image) if image.mode in DEEP_MODES else image.convert("L")
     longest = np.clip(max(gray.size), SMALLEST, WORKING_SIZE)  # a small scan is enlarged
     if longest != max(gray.size):
         size = tuple(max(1, round(side * longest / max(gray.size))) for side in gray.size)
         gray = gray.resize(size, Image.Resampling.BOX if longest < max(gray.size) else Image.Resampling.BICUBIC)
     return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+def _eight_bit(image):
+    """A 16-bit, 32-bit or floating-point grey `image` in 8 bits, scaled by the smallest of the usual
+    ranges (1, 255, 65535) that holds its pixels, or by its largest: Pillow's own conversion clips
+    them at 255, which turns a 16-bit scan's paper and ink alike to white."""
+    pixels = np.asarray(image, np.float32)
+    top = next((limit for limit in (1.0, 255.0, 65535.0) if pixels.max() <= limit), pixels.max())
+    return Image.fromarray((np.clip(pixels / top, 0.0, 1.0) * 255).round().astype(np.uint8))
 
 
 def _transparent(image):
