@@ -15,7 +15,9 @@ set's nor those the preparation's changes were tried on. Each comes in these fra
 | `scan16_binary_dark_on_light` | the same, black or white only, as Semeion's scans are |
 | `tight_crop` | cropped to the digit and enlarged to 200 pixels high, dark on light: a photo cropped to the digit |
 | `page_on_table` | a ballpoint digit on a page photographed on a dark table, which shows around it |
-| `page_edge` | the same with a strip of table along one side (`photo_digits.SCENES`) |
+| `page_edge` | the same with a strip of table along one side |
+| `form_box` | a ballpoint digit written in a form's printed box, grey to black |
+| `page_rule` | a dark line down the whole page, through or beside the digit: a margin, a fold (`photo_digits.SCENES`) |
 
 `--write` writes its section of benchmarks/RESULTS.md.
 """

@@ -144,6 +144,26 @@ def test_a_page_photographed_on_a_dark_table_is_read_on_the_page(around):
     assert np.corrcoef(prepare_digit(photo).ravel(), on_paper.ravel())[0, 1] > 0.9
 
 
+@pytest.mark.parametrize("lines", ["form_box", "form_box_cropped_to_it", "line_down_the_page"])
+def test_a_printed_box_or_a_line_down_the_page_is_not_the_digit(lines):
+    """A digit written in a form's box, whole photo or cropped to the box, is read without the box
+    (a part nearly all along its own box's sides, around the digit, is a frame); a dark line down
+    the whole page (a notebook's margin, a fold) is taken out as ruled lines across it are."""
+    rng = np.random.default_rng(8)
+    on_paper = np.full((300, 400), 0.9)
+    box = [[(110, 40), (290, 40), (290, 260), (110, 260), (110, 40)]]
+    rule = [[(170, 0), (170, 299)]]
+    printed = drawing(rule if lines == "line_down_the_page" else box, (400, 300), 3)
+    photo = written(SEVEN, (400, 300), 5, on_paper * (1 - 0.7 * printed) + rng.normal(0, 0.01, (300, 400)), darkness=0.7)
+    if lines == "form_box_cropped_to_it":
+        photo = photo.crop((106, 36, 295, 265))
+    alone = prepare_digit(written(SEVEN, (400, 300), 5, on_paper, darkness=0.7))
+    prepared = prepare_digit(photo)
+    # The same seven, give or take a pixel of centring (its mass is high: the field's bottom stops it).
+    shifted = [np.roll(prepared, (dr, dc), (0, 1)) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+    assert max(np.corrcoef(other.ravel(), alone.ravel())[0, 1] for other in shifted) > 0.9
+
+
 @pytest.mark.parametrize("dark_on_light", [True, False])
 def test_a_small_scan_that_fills_its_frame_is_read_as_with_a_margin(dark_on_light):
     """USPS's digits are 16-pixel scans that fill their frame, with no paper around them to tell the

@@ -54,7 +54,7 @@ CASES = (
     "sketchpad",
 )
 # Framings beyond the set's cases, in SCENES for benchmarks/other_sources.py: the page does not fill the photo.
-FRAMINGS = ("page_on_table", "page_edge")
+FRAMINGS = ("page_on_table", "page_edge", "form_box", "page_rule")
 RENDER = 112  # the side at which a digit's centre line is found and widened: 4x MNIST's 28
 # Pen widths in pixels at RENDER (a MaxFilter's odd size): 1 is about 1 % of the digit's height.
 THIN, PEN, MARKER = 1, 3, 13
@@ -337,6 +337,28 @@ def _page_edge(line, rng):
     return photographed(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
 
 
+def _form_box(line, rng):
+    """A digit written in a form's printed box: a grey to black frame 15 to 35 % of the digit's height from it."""
+    coverage, shape = _written(line, rng, PEN)
+    light = np.full(shape, rng.uniform(0.8, 0.95), np.float32)
+    rows, cols = np.nonzero(coverage > 0.5)
+    gap = int(rng.uniform(0.15, 0.35) * (rows.max() - rows.min()))
+    top, left = max(0, rows.min() - gap), max(0, cols.min() - gap)
+    bottom, right = min(shape[0], rows.max() + gap), min(shape[1], cols.max() + gap)
+    frame = np.zeros(shape, np.float32)
+    frame[top:bottom, left:right] = 1
+    frame[top + 2 : bottom - 2, left + 2 : right - 2] = 0  # printed lines 2 pixels wide
+    return photographed(_on_paper(np.maximum(coverage, rng.uniform(0.6, 1.0) * frame), light, 0.8), rng)
+
+
+def _page_rule(line, rng):
+    """A dark line down the whole page, through or beside the digit: a notebook's margin, a fold."""
+    coverage, shape = _written(line, rng, PEN)
+    column = int(rng.uniform(0.05, 0.95) * shape[1])
+    coverage[:, column : column + 3] = np.maximum(coverage[:, column : column + 3], rng.uniform(0.4, 0.6))
+    return photographed(_on_paper(coverage, np.full(shape, rng.uniform(0.8, 0.95), np.float32), 0.8), rng)
+
+
 SCENES = {
     "ballpoint": _ballpoint,
     "thin_pen": _thin_pen,
@@ -355,4 +377,6 @@ SCENES = {
     "sketchpad": _sketchpad,
     "page_on_table": _page_on_table,
     "page_edge": _page_edge,
+    "form_box": _form_box,
+    "page_rule": _page_rule,
 }
