@@ -16,6 +16,7 @@ set's nor those the preparation's changes were tried on. Each comes in these fra
 | `tight_crop` | cropped to the digit and enlarged to 200 pixels high, dark on light: a photo cropped to the digit |
 | `page_on_table` | a ballpoint digit on a page photographed on a dark table, which shows around it |
 | `page_edge` | the same with a strip of table along one side |
+| `note_on_table` | a note or a card, 25 to 70 % of the photo's height, on a grained table that fills the rest |
 | `form_box` | a ballpoint digit written in a form's printed box, grey to black |
 | `page_rule` | a dark line down the whole page, through or beside the digit: a margin, a fold (`photo_digits.SCENES`) |
 

@@ -54,7 +54,7 @@ CASES = (
     "sketchpad",
 )
 # Framings beyond the set's cases, in SCENES for benchmarks/other_sources.py: the page does not fill the photo.
-FRAMINGS = ("page_on_table", "page_edge", "form_box", "page_rule")
+FRAMINGS = ("page_on_table", "page_edge", "note_on_table", "form_box", "page_rule")
 RENDER = 112  # the side at which a digit's centre line is found and widened: 4x MNIST's 28
 # Pen widths in pixels at RENDER (a MaxFilter's odd size): 1 is about 1 % of the digit's height.
 THIN, PEN, MARKER = 1, 3, 13
@@ -337,6 +337,18 @@ def _page_edge(line, rng):
     return photographed(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
 
 
+def _note_on_table(line, rng):
+    """A note or a card, 25 to 70 % of the photo's height, somewhere on a grained table (10 to 40 % of its light)."""
+    shape = _scene_size(rng)
+    light = rng.uniform(0.1, 0.4) + 0.04 * _smooth_noise(shape, 8, rng)
+    side = int(rng.uniform(0.25, 0.7) * shape[0])
+    top, left = int(rng.integers(0, shape[0] - side)), int(rng.integers(0, shape[1] - side))
+    light[top : top + side, left : left + side] = rng.uniform(0.8, 0.95)
+    margin = side // 5  # the digit is 60 % of the note's height
+    coverage = _place(ink(line, side - 2 * margin, PEN, rng), shape, rng, top + margin, left + margin)
+    return photographed(_on_paper(coverage, light, rng.uniform(0.6, 0.8)), rng)
+
+
 def _form_box(line, rng):
     """A digit written in a form's printed box: a grey to black frame 15 to 35 % of the digit's height from it."""
     coverage, shape = _written(line, rng, PEN)
@@ -377,6 +389,7 @@ SCENES = {
     "sketchpad": _sketchpad,
     "page_on_table": _page_on_table,
     "page_edge": _page_edge,
+    "note_on_table": _note_on_table,
     "form_box": _form_box,
     "page_rule": _page_rule,
 }

@@ -14,7 +14,9 @@ rules or specks:
    that and given MNIST's margin of paper, and so is an image whose digit, found without it, meets
    the image's edge (a photo cropped to the digit). What lies around the page (regions off its light
    by a factor of 3, or by a factor of 1.5 with 3 times its grain over the region, that run along
-   most of a side: a table, a wall around a board) is painted over with the page's level;
+   most of a side: a table, a wall around a board) is painted over with the page's level (see
+   `page.on_paper`); a page that lies within the photo, a note on a table that fills the rest, is
+   cut out first and prepared alone (`page.page_in_photo`);
 2. polarity: with `Invert.auto` the image is inverted when its ink is darker than its background:
    the darkest pixels lie further below the local background (a median over a third of the image)
    than the brightest lie above it, in ratios of light (so the lit side of a shadow's edge does not
@@ -57,13 +59,12 @@ from PIL import Image, ImageFilter
 from scipy import ndimage
 
 from alexnet_mnist.config import Invert
+from alexnet_mnist.inference.page import DIM, block_medians, on_paper, page_in_photo
 
 FIELD = 28  # MNIST's image side
 BOX = 20  # the side of the square MNIST fitted each digit's bounding box into
 WORKING_SIZE = 256  # pixels on the longer side: ample for a 20-pixel digit, fast for a 12 MP photo
 POLARITY_CELL, POLARITY_CELLS = 16, 5  # a median over 5x5 cells of 16x16 pixels: a third of the working copy
-DIM = 0.05  # added to intensities before their ratio: black ink on black paper is not infinitely dark
-TINY = 1e-6  # the least grain of a page, so that a perfectly smooth one still has a ratio
 SHADE = 0.1  # the darkest paper (or least room above a board) whose ink's contrast is scaled up
 OPENING = 36  # working pixels, wider than a marker's stroke
 IMPULSE_SIGMAS = 4.0  # a pixel this many noise deviations from its 3x3 median is an outlier
@@ -75,9 +76,6 @@ BRIDGE = 5  # a maximum filter's size: gaps in a line up to 4 pixels do not spli
 NEAR = 0.3  # parts within this fraction of the digit's extent of its box are near it
 LONG, HEAVY = 0.2, 0.33  # a part near the digit is kept when this long or heavy, relative to the digit
 FRAME_BAND, FRAMED = 0.05, 0.9  # a part with 90 % of its pixels within 5 % of its box's sides is a frame
-PAGE, PAGE_CELL = 0.33, 8  # blocks of 8x8 pixels with under a third (or over 3 times) of the page's light are off it
-GRAINED, GRAIN = 0.67, 3  # or with under 2/3 of it and 3 times the page's grain
-EDGE_RUN = 0.6  # a region along more than this share of a side of the image is not the page
 SMALLEST = 128  # pixels on the longer side: a smaller image (a 16x16 scan) is enlarged to it
 MARGIN = 0.15  # paper added on each side of such an image, a share of its longer side (MNIST: 4 of 28)
 TOUCH = 2  # working pixels: a digit this close to a side of the image meets its edge
@@ -96,6 +94,17 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
     """The digit in `image` as MNIST shows digits: float32 `[28, 28]` in [0, 1], light on black."""
     light_ink = _light_ink(image)
     denoised = _denoise(working_copy(image, light_ink))
+    page = page_in_photo(denoised) if max(image.size) >= SMALLEST else None
+    if page is not None:  # a note on a table: the digit is prepared from the note alone
+        top, bottom, left, right = (round(edge * max(image.size) / max(denoised.shape)) for edge in page)
+        return _prepare(image.crop((left, top, right, bottom)), invert)
+    return _prepare(image, invert, denoised)
+
+
+def _prepare(image, invert, denoised=None):
+    """`prepare_digit` for an image whose page fills it; `denoised`: its working copy, if made already."""
+    light_ink = _light_ink(image)
+    denoised = _denoise(working_copy(image, light_ink)) if denoised is None else denoised
     scale = max(image.size) / max(denoised.shape)
     # A small scan (MNIST's, USPS's) often fills its frame: it gets MNIST's margin of paper.
     framed = max(image.size) < SMALLEST
@@ -118,7 +127,7 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
         top, bottom = (max(0, round((edge - margin) * scale)) for edge in (box[0] - side, box[1] + side))
         left, right = (max(0, round((edge - margin) * scale)) for edge in (box[2] - side, box[3] + side))
         crop = image.crop((left, top, min(image.width, right), min(image.height, bottom)))
-        ink, box = _stroke(_on_paper(_denoise(working_copy(crop, light_ink))), inverted)
+        ink, box = _stroke(on_paper(_denoise(working_copy(crop, light_ink))), inverted)
     digit = resize_longest(_widen(ink[box[0] : box[1], box[2] : box[3]]), BOX)
     field = _centre(digit)
     full = np.quantile(field[field > 0], 1.0 - SATURATED)
@@ -132,7 +141,7 @@ def _framed_stroke(denoised, framed, invert):
     # A framed image has no lighting to follow, and its strokes may outweigh its paper: its paper is
     # the commonest level along its edges, which a digit's strokes meet only here and there.
     paper = np.median(denoised[border_strip(denoised.shape)]) if framed else None
-    gray = _on_paper(denoised, margin, paper)
+    gray = on_paper(denoised, margin, paper)
     dark_ink = paper > denoised.mean() if framed else dark_on_light(gray)
     inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
     return *_stroke(gray, inverted), margin, inverted
@@ -193,20 +202,11 @@ def dark_on_light(gray):
     the image, where paper outweighs even a marker's strokes) than the brightest lie above it, in
     ratios of light: dark ink takes most of the paper's light even in shadow, while the lit side of
     a shadow's edge, beside a background the shadow darkened, is only a few times brighter."""
-    small = Image.fromarray(_block_medians(gray, POLARITY_CELL)).filter(ImageFilter.MedianFilter(POLARITY_CELLS))
+    small = Image.fromarray(block_medians(gray, POLARITY_CELL)).filter(ImageFilter.MedianFilter(POLARITY_CELLS))
     background = np.asarray(small.resize(gray.shape[::-1], Image.Resampling.BILINEAR))
     ratio = np.log((gray + DIM) / (background + DIM))
     darkest, brightest = np.percentile(ratio, [0.1, 99.9])
     return -darkest > brightest
-
-
-def _block_medians(gray, factor):
-    """The median of each `factor` x `factor` block of `gray` (edges repeated): unlike a block's mean,
-    it stays the background's level where ink crosses the block (a 28x28 digit has only 4 blocks)."""
-    height, width = gray.shape
-    padded = np.pad(gray, ((0, -height % factor), (0, -width % factor)), mode="edge")
-    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
-    return np.median(blocks, axis=(1, 3)).astype(np.float32)
 
 
 def _stroke(gray, inverted):
@@ -238,44 +238,6 @@ def _stroke(gray, inverted):
     ink = np.where(keep, np.clip(residual - low, 0.0, None), 0.0).astype(np.float32)
     rows, cols = np.nonzero(ink)
     return ink, (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
-
-
-def _on_paper(gray, margin=0, paper=None):
-    """`gray` with `margin` pixels of the level `paper` added on every side (MNIST's margin, for an
-    image whose digit fills its frame), then what lies around the page painted over with the
-    page's level. What lies around the page: regions of `PAGE_CELL` blocks whose light is off
-    the commonest blocks' by more than a factor 1 / `PAGE` (or by 1 / `GRAINED`, over a region
-    whose median block has `GRAIN` times the page's grain) and that run along more than
-    `EDGE_RUN` of a side of the image (a table around white paper or a strip of it, a wall
-    around a board), widened by a block to cover the page's edge; a digit's stroke meets the
-    edge of a photo over no more than its width. Left there, white paper beside a dark table
-    would pass for light ink, and the table's grain for ink in deep shade."""
-    framed = np.pad(gray, margin, constant_values=paper) if margin else gray
-    light = np.log(_block_medians(framed, PAGE_CELL) + DIM)
-    counts, edges = np.histogram(light, bins=32)
-    page = edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
-    on_page = np.abs(light - page) <= -np.log(PAGE)
-    # A grained region off the page's light by less (a lighter table) is beside the page too; a
-    # shadow as deep is as smooth as the paper it falls on. Grain within a block (fine) or between
-    # neighbouring blocks (coarse), relative to the page's, is judged over the whole region: a
-    # table's smoother patches do not split it into pieces left behind as ink.
-    fine = _block_medians(np.abs(framed - _per_pixel(np.exp(light) - DIM, framed.shape)), PAGE_CELL)
-    coarse = np.abs(light - ndimage.median_filter(light, size=3, mode="nearest"))
-    rough = np.maximum(*(grain / max(np.median(grain[on_page]), TINY) for grain in (fine, coarse)))
-    regions, count = ndimage.label(np.abs(light - page) > -np.log(GRAINED))
-    grained = np.isin(regions, 1 + np.flatnonzero(ndimage.median(rough, regions, np.arange(1, count + 1)) > GRAIN))
-    labels, count = ndimage.label(~on_page | grained)
-    sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
-    run = np.max([np.bincount(side, minlength=count + 1)[1:] / len(side) for side in sides], axis=0)
-    off = np.isin(labels, 1 + np.flatnonzero(run > EDGE_RUN))
-    off = ndimage.maximum_filter(_per_pixel(off, framed.shape), size=2 * PAGE_CELL + 1)
-    level = np.median(framed[~off]) if not off.all() else np.median(framed)
-    return np.where(off, level, framed).astype(np.float32)
-
-
-def _per_pixel(blocks, shape):
-    """A value per `PAGE_CELL` block repeated over its pixels, cut to `shape`."""
-    return np.repeat(np.repeat(blocks, PAGE_CELL, 0), PAGE_CELL, 1)[: shape[0], : shape[1]]
 
 
 def _denoise(gray):

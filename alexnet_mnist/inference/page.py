@@ -1,0 +1,128 @@
+"""Where the page lies in a photo, for `preparation.prepare_digit`: a page that lies within the photo
+(`page_in_photo`: a note on a table), and what lies around a page that fills most of it, painted
+over with the page's level (`on_paper`: a table, a wall around a board).
+
+Both work on blocks of `PAGE_CELL` pixels and their medians, which stay the paper's level where a
+stroke crosses a block, and compare levels in ratios of light.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+DIM = 0.05  # added to intensities before their ratio: black ink on black paper is not infinitely dark
+TINY = 1e-6  # the least grain of a page, so that a perfectly smooth one still has a ratio
+PAGE, PAGE_CELL = 0.33, 8  # blocks of 8x8 pixels with under a third (or over 3 times) of the page's light are off it
+GRAINED, GRAIN = 0.67, 3  # or with under 2/3 of it and 3 times the page's grain
+EDGE_RUN = 0.6  # a region along more than this share of a side of the image is not the page
+# A page within the photo spans at least this share of each side of the image and fills this much
+# of its box, or this much with the digit's holes filled.
+PAGE_SIDE, SOLID, FILLED = 0.15, 0.7, 0.75
+STROKE_CONTRAST = 1.25  # a page holds pixels (half a percent) this much darker or lighter than its paper
+
+
+def block_medians(gray, factor):
+    """The median of each `factor` x `factor` block of `gray` (edges repeated): unlike a block's mean,
+    it stays the background's level where ink crosses the block (a 28x28 digit has only 4 blocks)."""
+    height, width = gray.shape
+    padded = np.pad(gray, ((0, -height % factor), (0, -width % factor)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
+    return np.median(blocks, axis=(1, 3)).astype(np.float32)
+
+
+def commonest_level(light):
+    """The commonest of the blocks' log `light` levels: a page's, where it fills most of the image."""
+    counts, edges = np.histogram(light, bins=32)
+    return edges[np.argmax(counts)] + (edges[1] - edges[0]) / 2
+
+
+def page_in_photo(gray):
+    """The box (top, bottom, left, right; pixels of `gray`) of a page that lies within the photo,
+    a note or a card on a table, or None. The page: a region of blocks lighter than the commonest
+    level by a factor 1 / `GRAINED` (where the table is the commonest), or the largest region at
+    that level (where the page is), that is large and solid and meets at most one side of the
+    image (`_page_like`) and holds a stroke (`_holds_stroke`); the largest such region, inside its
+    edge by a block (the edge's blocks mix table and paper)."""
+    light = np.log(block_medians(gray, PAGE_CELL) + DIM)
+    common = commonest_level(light)
+    pages = []
+    for lighter in (True, False):
+        mask = light - common > -np.log(GRAINED) if lighter else np.abs(light - common) <= -np.log(GRAINED)
+        labels, count = ndimage.label(mask)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+        for part, box in enumerate(ndimage.find_objects(labels)):
+            # At the commonest level, the paper inside a 0 is a region too: only the largest counts.
+            if not lighter and sizes[part] < sizes.max():
+                continue
+            region = labels[box] == part + 1
+            if _page_like(region, box, light.shape) and _holds_stroke(gray, region, box):
+                pages.append((sizes[part], box))
+    if not pages:
+        return None
+    rows, cols = max(pages, key=lambda page: page[0])[1]
+    return tuple(PAGE_CELL * edge for edge in (rows.start + 1, rows.stop - 1, cols.start + 1, cols.stop - 1))
+
+
+def _holds_stroke(gray, region, box):
+    """Whether the pixels of `gray` in the `region` of blocks within `box`, its holes filled and a
+    block inside its edge, hold a stroke off its level by `STROKE_CONTRAST` (a note holds the
+    digit; the paper inside a 0, whose edge blocks hold the 0's stroke, holds none)."""
+    inner = ndimage.binary_erosion(ndimage.binary_fill_holes(region))
+    if not inner.any():
+        return False
+    rows, cols = box
+    window = gray[rows.start * PAGE_CELL : rows.stop * PAGE_CELL, cols.start * PAGE_CELL : cols.stop * PAGE_CELL]
+    light = np.log(window[_per_pixel(inner, window.shape)] + DIM)
+    low, level, high = np.percentile(light, [0.5, 50, 99.5])
+    return max(level - low, high - level) > np.log(STROKE_CONTRAST)
+
+
+def _page_like(region, box, shape):
+    """Whether a `region` of blocks within its `box` (slices of an image of `shape` blocks) spans
+    `PAGE_SIDE` of each side of the image, fills `SOLID` of its box (`FILLED` once the digit's
+    holes are filled: a digit's stroke fills far less) and meets at most one side of the image."""
+    rows, cols = box
+    sides = (rows.start == 0) + (cols.start == 0) + (rows.stop == shape[0]) + (cols.stop == shape[1])
+    return (
+        min(region.shape) >= 3  # a block inside its edge, it still has one
+        and min(region.shape[0] / shape[0], region.shape[1] / shape[1]) >= PAGE_SIDE
+        and sides <= 1
+        and region.mean() >= SOLID
+        and ndimage.binary_fill_holes(region).mean() >= FILLED
+    )
+
+
+def on_paper(gray, margin=0, paper=None):
+    """`gray` with `margin` pixels of the level `paper` added on every side (MNIST's margin, for an
+    image whose digit fills its frame), then what lies around the page painted over with the
+    page's level. What lies around the page: regions of `PAGE_CELL` blocks whose light is off
+    the commonest blocks' by more than a factor 1 / `PAGE` (or by 1 / `GRAINED`, over a region
+    whose median block has `GRAIN` times the page's grain) and that run along more than
+    `EDGE_RUN` of a side of the image (a table around white paper or a strip of it, a wall
+    around a board), widened by a block to cover the page's edge; a digit's stroke meets the
+    edge of a photo over no more than its width. Left there, white paper beside a dark table
+    would pass for light ink, and the table's grain for ink in deep shade."""
+    framed = np.pad(gray, margin, constant_values=paper) if margin else gray
+    light = np.log(block_medians(framed, PAGE_CELL) + DIM)
+    page = commonest_level(light)
+    on_page = np.abs(light - page) <= -np.log(PAGE)
+    # A grained region off the page's light by less (a lighter table) is beside the page too; a
+    # shadow as deep is as smooth as the paper it falls on. Grain within a block (fine) or between
+    # neighbouring blocks (coarse), relative to the page's, is judged over the whole region: a
+    # table's smoother patches do not split it into pieces left behind as ink.
+    fine = block_medians(np.abs(framed - _per_pixel(np.exp(light) - DIM, framed.shape)), PAGE_CELL)
+    coarse = np.abs(light - ndimage.median_filter(light, size=3, mode="nearest"))
+    rough = np.maximum(*(grain / max(np.median(grain[on_page]), TINY) for grain in (fine, coarse)))
+    regions, count = ndimage.label(np.abs(light - page) > -np.log(GRAINED))
+    grained = np.isin(regions, 1 + np.flatnonzero(ndimage.median(rough, regions, np.arange(1, count + 1)) > GRAIN))
+    labels, count = ndimage.label(~on_page | grained)
+    sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    run = np.max([np.bincount(side, minlength=count + 1)[1:] / len(side) for side in sides], axis=0)
+    off = np.isin(labels, 1 + np.flatnonzero(run > EDGE_RUN))
+    off = ndimage.maximum_filter(_per_pixel(off, framed.shape), size=2 * PAGE_CELL + 1)
+    level = np.median(framed[~off]) if not off.all() else np.median(framed)
+    return np.where(off, level, framed).astype(np.float32)
+
+
+def _per_pixel(blocks, shape):
+    """A value per `PAGE_CELL` block repeated over its pixels, cut to `shape`."""
+    return np.repeat(np.repeat(blocks, PAGE_CELL, 0), PAGE_CELL, 1)[: shape[0], : shape[1]]
