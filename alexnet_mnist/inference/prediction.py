@@ -25,8 +25,9 @@ def load_inputs(paths, invert=Invert.auto, preparation="digit"):
 
     An image file of any size and any format Pillow reads (PNG, JPEG, WebP, TIFF, BMP, ...) holds
     one digit or product, which `read_image` prepares in the `preparation` style (see
-    `PREPARATIONS`). A `.npy` file holds one image or a batch already prepared (`[28, 28]`, `[N, 28, 28]` or `[N, 28, 28, 1]`; uint8 in 0..255 or floats in
-    [0, 1]), taken as it is unless `invert` is `Invert.true`.
+    `PREPARATIONS`). A `.npy` file holds one image or a batch already prepared (`[28, 28]`,
+    `[N, 28, 28]` or `[N, 28, 28, 1]`; uint8 in 0..255 or floats in [0, 1]), taken as it is unless
+    `invert` is `Invert.true`.
     """
     invert = Invert(invert)
     images, names = [], []
