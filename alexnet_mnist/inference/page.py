@@ -7,7 +7,7 @@ stroke crosses a block, and compare levels in ratios of light.
 """
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, spatial
 
 DIM = 0.05  # added to intensities before their ratio: black ink on black paper is not infinitely dark
 TINY = 1e-6  # the least grain of a page, so that a perfectly smooth one still has a ratio
@@ -15,7 +15,7 @@ PAGE, PAGE_CELL = 0.33, 8  # blocks of 8x8 pixels with under a third (or over 3 
 GRAINED, GRAIN = 0.67, 3  # or with under 2/3 of it and 3 times the page's grain
 EDGE_RUN = 0.6  # a region along more than this share of a side of the image is not the page
 # A page within the photo spans at least this share of each side of the image and fills this much
-# of its box, or this much with the digit's holes filled.
+# of its convex hull, or this much with the digit's holes filled.
 PAGE_SIDE, SOLID, FILLED = 0.15, 0.7, 0.75
 STROKE_CONTRAST = 1.25  # a page holds pixels (half a percent) this much darker or lighter than its paper
 
@@ -37,7 +37,7 @@ def commonest_level(light):
 
 def page_in_photo(gray):
     """The box (top, bottom, left, right; pixels of `gray`) of a page that lies within the photo,
-    a note or a card on a table, or None. The page: a region of blocks lighter than the commonest
+    a note or a card on a table, with a mask of the page's pixels within it, or None. The page: a region of blocks lighter than the commonest
     level by a factor 1 / `GRAINED` (where the table is the commonest), or the largest region at
     that level (where the page is), that is large and solid and meets at most one side of the
     image (`_page_like`) and holds a stroke (`_holds_stroke`); the largest such region, inside its
@@ -55,11 +55,17 @@ def page_in_photo(gray):
                 continue
             region = labels[box] == part + 1
             if _page_like(region, box, light.shape) and _holds_stroke(gray, region, box):
-                pages.append((sizes[part], box))
+                pages.append((sizes[part], box, region))
     if not pages:
         return None
-    rows, cols = max(pages, key=lambda page: page[0])[1]
-    return tuple(PAGE_CELL * edge for edge in (rows.start + 1, rows.stop - 1, cols.start + 1, cols.stop - 1))
+    _, (rows, cols), region = max(pages, key=lambda page: page[0])
+    # The page's edge blocks mix table and paper: a block inside it, and the table in the box's
+    # corners around a turned note, are left out.
+    inner = ndimage.binary_erosion(ndimage.binary_fill_holes(region))[1:-1, 1:-1]
+    if not inner.any():
+        return None
+    box = tuple(PAGE_CELL * edge for edge in (rows.start + 1, rows.stop - 1, cols.start + 1, cols.stop - 1))
+    return box, _per_pixel(inner, (box[1] - box[0], box[3] - box[2]))
 
 
 def _holds_stroke(gray, region, box):
@@ -78,17 +84,16 @@ def _holds_stroke(gray, region, box):
 
 def _page_like(region, box, shape):
     """Whether a `region` of blocks within its `box` (slices of an image of `shape` blocks) spans
-    `PAGE_SIDE` of each side of the image, fills `SOLID` of its box (`FILLED` once the digit's
-    holes are filled: a digit's stroke fills far less) and meets at most one side of the image."""
+    `PAGE_SIDE` of each side of the image, meets at most one side of it and fills `SOLID` of its
+    convex hull (`FILLED` once the digit's holes are filled: a digit's stroke fills far less)."""
     rows, cols = box
     sides = (rows.start == 0) + (cols.start == 0) + (rows.stop == shape[0]) + (cols.stop == shape[1])
-    return (
-        min(region.shape) >= 3  # a block inside its edge, it still has one
-        and min(region.shape[0] / shape[0], region.shape[1] / shape[1]) >= PAGE_SIDE
-        and sides <= 1
-        and region.mean() >= SOLID
-        and ndimage.binary_fill_holes(region).mean() >= FILLED
-    )
+    if min(region.shape) < 3 or min(region.shape[0] / shape[0], region.shape[1] / shape[1]) < PAGE_SIDE or sides > 1:
+        return False  # too small to hold a block inside its edge, or a shadow's lit half
+    # Its hull: the corners of its blocks (a turned note fills its hull, not its box).
+    points = np.argwhere(region)[:, None, :] + np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    hull = spatial.ConvexHull(points.reshape(-1, 2)).volume  # a 2-D hull's volume is its area
+    return region.sum() >= SOLID * hull and ndimage.binary_fill_holes(region).sum() >= FILLED * hull
 
 
 def on_paper(gray, margin=0, paper=None):

@@ -94,11 +94,22 @@ def prepare_digit(image: Image.Image, invert: Invert = Invert.auto) -> np.ndarra
     """The digit in `image` as MNIST shows digits: float32 `[28, 28]` in [0, 1], light on black."""
     light_ink = _light_ink(image)
     denoised = _denoise(working_copy(image, light_ink))
-    page = page_in_photo(denoised) if max(image.size) >= SMALLEST else None
+    # A drawing's transparent canvas is its page already; a small scan has no table around it.
+    page = page_in_photo(denoised) if max(image.size) >= SMALLEST and not _transparent(image) else None
     if page is not None:  # a note on a table: the digit is prepared from the note alone
-        top, bottom, left, right = (round(edge * max(image.size) / max(denoised.shape)) for edge in page)
-        return _prepare(image.crop((left, top, right, bottom)), invert)
+        return _prepare(_note(image, *page, max(image.size) / max(denoised.shape)), invert)
     return _prepare(image, invert, denoised)
+
+
+def _note(image, box, on_page, scale):
+    """The note of `page_in_photo`'s `box` (working pixels, `scale` original pixels each) cut from
+    `image`, what lies off it in the box (the table in the corners of a turned note, off
+    `on_page`) painted over with the note's colour."""
+    top, bottom, left, right = (round(edge * scale) for edge in box)
+    crop = (_eight_bit(image) if image.mode in DEEP_MODES else image).crop((left, top, right, bottom)).convert("RGB")
+    mask = Image.fromarray(on_page.astype(np.uint8) * 255).resize(crop.size, Image.Resampling.NEAREST)
+    colour = np.median(np.asarray(crop)[np.asarray(mask) > 0], axis=0).round().astype(int)
+    return Image.composite(crop, Image.new("RGB", crop.size, tuple(colour)), mask)
 
 
 def _prepare(image, invert, denoised=None):
