@@ -37,11 +37,12 @@ def commonest_level(light):
 
 def page_in_photo(gray):
     """The box (top, bottom, left, right; pixels of `gray`) of a page that lies within the photo,
-    a note or a card on a table, with a mask of the page's pixels within it, or None. The page: a region of blocks lighter than the commonest
-    level by a factor 1 / `GRAINED` (where the table is the commonest), or the largest region at
-    that level (where the page is), that is large and solid and meets at most one side of the
-    image (`_page_like`) and holds a stroke (`_holds_stroke`); the largest such region, inside its
-    edge by a block (the edge's blocks mix table and paper)."""
+    a note or a card on a table, with a mask of the page's pixels in the box; or None. The page: a
+    region of blocks lighter than the commonest level by a factor 1 / `GRAINED` (where the table is
+    the commonest), or the largest region at that level (where the page is), that is large and
+    solid and meets at most one side of the image (`_page_like`) and holds a stroke
+    (`_holds_stroke`); the largest such region, inside its edge by a block (the edge's blocks mix
+    table and paper)."""
     light = np.log(block_medians(gray, PAGE_CELL) + DIM)
     common = commonest_level(light)
     pages = []
@@ -61,7 +62,7 @@ def page_in_photo(gray):
     _, (rows, cols), region = max(pages, key=lambda page: page[0])
     # The page's edge blocks mix table and paper: a block inside it, and the table in the box's
     # corners around a turned note, are left out.
-    inner = ndimage.binary_erosion(ndimage.binary_fill_holes(region))[1:-1, 1:-1]
+    inner = _inside(region)[1:-1, 1:-1]
     if not inner.any():
         return None
     box = tuple(PAGE_CELL * edge for edge in (rows.start + 1, rows.stop - 1, cols.start + 1, cols.stop - 1))
@@ -72,7 +73,7 @@ def _holds_stroke(gray, region, box):
     """Whether the pixels of `gray` in the `region` of blocks within `box`, its holes filled and a
     block inside its edge, hold a stroke off its level by `STROKE_CONTRAST` (a note holds the
     digit; the paper inside a 0, whose edge blocks hold the 0's stroke, holds none)."""
-    inner = ndimage.binary_erosion(ndimage.binary_fill_holes(region))
+    inner = _inside(region)
     if not inner.any():
         return False
     rows, cols = box
@@ -80,6 +81,11 @@ def _holds_stroke(gray, region, box):
     light = np.log(window[_per_pixel(inner, window.shape)] + DIM)
     low, level, high = np.percentile(light, [0.5, 50, 99.5])
     return max(level - low, high - level) > np.log(STROKE_CONTRAST)
+
+
+def _inside(region):
+    """The blocks of `region`, its holes filled, a block inside its edge."""
+    return ndimage.binary_erosion(ndimage.binary_fill_holes(region))
 
 
 def _page_like(region, box, shape):
