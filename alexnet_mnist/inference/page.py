@@ -55,37 +55,30 @@ def page_in_photo(gray):
             if not lighter and sizes[part] < sizes.max():
                 continue
             region = labels[box] == part + 1
-            if _page_like(region, box, light.shape) and _holds_stroke(gray, region, box):
-                pages.append((sizes[part], box, region))
+            if not _page_like(region, box, light.shape):
+                continue
+            # The page's edge blocks mix table and paper: a block inside it, and the table in the
+            # box's corners around a turned note, are left out.
+            inner = ndimage.binary_erosion(ndimage.binary_fill_holes(region))
+            if inner.any() and _holds_stroke(gray, inner, box):
+                pages.append((sizes[part], box, inner))
     if not pages:
         return None
-    _, (rows, cols), region = max(pages, key=lambda page: page[0])
-    # The page's edge blocks mix table and paper: a block inside it, and the table in the box's
-    # corners around a turned note, are left out.
-    inner = _inside(region)[1:-1, 1:-1]
-    if not inner.any():
-        return None
+    _, (rows, cols), inner = max(pages, key=lambda page: page[0])
+    inner = inner[1:-1, 1:-1]
     box = tuple(PAGE_CELL * edge for edge in (rows.start + 1, rows.stop - 1, cols.start + 1, cols.stop - 1))
     return box, _per_pixel(inner, (box[1] - box[0], box[3] - box[2]))
 
 
-def _holds_stroke(gray, region, box):
-    """Whether the pixels of `gray` in the `region` of blocks within `box`, its holes filled and a
-    block inside its edge, hold a stroke off its level by `STROKE_CONTRAST` (a note holds the
-    digit; the paper inside a 0, whose edge blocks hold the 0's stroke, holds none)."""
-    inner = _inside(region)
-    if not inner.any():
-        return False
+def _holds_stroke(gray, inner, box):
+    """Whether the pixels of `gray` in the blocks `inner` of a region within `box` (its holes
+    filled, a block inside its edge) hold a stroke off its level by `STROKE_CONTRAST` (a note holds
+    the digit; the paper inside a 0, whose edge blocks hold the 0's stroke, holds none)."""
     rows, cols = box
     window = gray[rows.start * PAGE_CELL : rows.stop * PAGE_CELL, cols.start * PAGE_CELL : cols.stop * PAGE_CELL]
     light = np.log(window[_per_pixel(inner, window.shape)] + DIM)
     low, level, high = np.percentile(light, [0.5, 50, 99.5])
     return max(level - low, high - level) > np.log(STROKE_CONTRAST)
-
-
-def _inside(region):
-    """The blocks of `region`, its holes filled, a block inside its edge."""
-    return ndimage.binary_erosion(ndimage.binary_fill_holes(region))
 
 
 def _page_like(region, box, shape):

@@ -106,7 +106,7 @@ def _note(image, box, on_page, scale):
     `image`, what lies off it in the box (the table in the corners of a turned note, off
     `on_page`) painted over with the note's colour."""
     top, bottom, left, right = (round(edge * scale) for edge in box)
-    crop = (_eight_bit(image) if image.mode in DEEP_MODES else image).crop((left, top, right, bottom)).convert("RGB")
+    crop = _eight_bit(image).crop((left, top, right, bottom)).convert("RGB")
     mask = Image.fromarray(on_page.astype(np.uint8) * 255).resize(crop.size, Image.Resampling.NEAREST)
     colour = np.median(np.asarray(crop)[np.asarray(mask) > 0], axis=0).round().astype(int)
     return Image.composite(crop, Image.new("RGB", crop.size, tuple(colour)), mask)
@@ -169,7 +169,7 @@ def working_copy(image, light_ink=False):
     if _transparent(image):
         paper = Image.new("RGBA", image.size, "black" if light_ink else "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
-    gray = _eight_bit(image) if image.mode in DEEP_MODES else image.convert("L")
+    gray = _eight_bit(image).convert("L")
     longest = np.clip(max(gray.size), SMALLEST, WORKING_SIZE)  # a small scan is enlarged
     if longest != max(gray.size):
         size = tuple(max(1, round(side * longest / max(gray.size))) for side in gray.size)
@@ -178,9 +178,11 @@ def working_copy(image, light_ink=False):
 
 
 def _eight_bit(image):
-    """A 16-bit, 32-bit or floating-point grey `image` in 8 bits, scaled by the smallest of the usual
-    ranges (1, 255, 65535) that holds its pixels, or by its largest: Pillow's own conversion clips
-    them at 255, which turns a 16-bit scan's paper and ink alike to white."""
+    """`image`, if 16-bit, 32-bit or floating-point grey, in 8 bits, scaled by the smallest of the
+    usual ranges (1, 255, 65535) that holds its pixels, or by its largest: Pillow's own conversion
+    clips them at 255, which turns a 16-bit scan's paper and ink alike to white."""
+    if image.mode not in DEEP_MODES:
+        return image
     pixels = np.asarray(image, np.float32)
     top = next((limit for limit in (1.0, 255.0, 65535.0) if pixels.max() <= limit), pixels.max())
     return Image.fromarray((np.clip(pixels / top, 0.0, 1.0) * 255).round().astype(np.uint8))
