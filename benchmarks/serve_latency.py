@@ -33,10 +33,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from results_file import write_section  # noqa: E402
 from train_throughput import cpu_model  # noqa: E402
 
-from alexnet_mnist.config import Invert  # noqa: E402
-from alexnet_mnist.inference.prediction import Classifier, open_image  # noqa: E402
-from alexnet_mnist.inference.preparation import prepare_digit  # noqa: E402
-from alexnet_mnist.inference.serving import preview_file  # noqa: E402
+from alexnet_mnist.inference.classes import trained_on  # noqa: E402
+from alexnet_mnist.inference.prediction import Classifier  # noqa: E402
+from alexnet_mnist.inference.serving import Answers  # noqa: E402
 from alexnet_mnist.models import build_model  # noqa: E402
 
 PHOTO = Path(__file__).parents[1] / "docs" / "pictures" / "photo_digit.jpg"
@@ -97,16 +96,17 @@ def measure(url, requests):
 
 
 def handler_ms(checkpoint, count):
-    """Median milliseconds of what the page does for one photo, without Gradio: open, prepare, model, preview."""
-    classifier = Classifier(checkpoint)
-    times = []
+    """Median milliseconds of the page's answer to the photo (`Answers.photo`: open, prepare, model,
+    preview), without Gradio."""
     with tempfile.TemporaryDirectory() as previews:
+        answers = Answers(Classifier(checkpoint), trained_on(checkpoint, "mnist"), Path(previews))
+        times = []
         for _ in range(WARMUP + count):
             start = time.perf_counter()
-            prepared = prepare_digit(open_image(PHOTO), Invert.auto)
-            classifier.probabilities(prepared[None, ..., None])
-            preview_file(prepared, Path(previews))
+            *_, status = answers.photo({"path": str(PHOTO)})
             times.append(1000 * (time.perf_counter() - start))
+    if status:
+        raise SystemExit(f"the page refused {PHOTO}: {status}")
     return statistics.median(times[WARMUP:])
 
 

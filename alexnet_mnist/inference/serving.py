@@ -73,47 +73,57 @@ def preview_file(prepared, directory: Path) -> str:
     return str(path)
 
 
-def build_page(classifier: Classifier, dataset: Dataset, title: str, previews: Path, invert=Invert.auto) -> gr.Blocks:
-    """The Gradio app: a sketchpad and an upload/webcam/paste box; for the input shown, the answer
-    (`answer()`'s line), the ten classes as bars, the 28x28 image the model saw (a file in
-    `previews`), and a status line."""
-    prepare = PREPARATIONS[dataset.preparation]
-    what = WHAT[dataset.preparation]
+class Answers:
+    """What the page shows for a drawing or a photo, as the four outputs of `build_page`: the ten
+    classes as bars, the 28x28 image the model saw (a file in `previews`), the answer line
+    (`answer()`'s) and a status line (a message instead of an answer)."""
 
-    def respond(prepared):
-        probabilities = classifier.probabilities(prepared[None, ..., None])[0]
-        bars = {name: float(p) for name, p in zip(dataset.class_names, probabilities)}
-        return bars, preview_file(prepared, previews), f"### {answer(probabilities, dataset.class_names)}", ""
+    def __init__(self, classifier: Classifier, dataset: Dataset, previews: Path, invert=Invert.auto):
+        self.classifier, self.dataset, self.previews, self.invert = classifier, dataset, previews, Invert(invert)
+        self.prepare = PREPARATIONS[dataset.preparation]
+        self.what = WHAT[dataset.preparation]
 
-    def refuse(message):
+    def _respond(self, prepared):
+        probabilities = self.classifier.probabilities(prepared[None, ..., None])[0]
+        bars = {name: float(p) for name, p in zip(self.dataset.class_names, probabilities)}
+        return bars, preview_file(prepared, self.previews), f"### {answer(probabilities, self.dataset.class_names)}", ""
+
+    @staticmethod
+    def _refuse(message):
         return None, None, "", message
 
-    def from_drawing(value):
+    def drawing(self, value):
+        """For the sketchpad's value (its `composite`, a PIL image)."""
         composite = (value or {}).get("composite")
         if composite is None:
-            return refuse(f"The canvas is blank: draw {what}.")
+            return self._refuse(f"The canvas is blank: draw {self.what}.")
         try:
-            return respond(prepare(composite, Invert(invert)))
+            return self._respond(self.prepare(composite, self.invert))
         except BlankImage:
-            return refuse(f"The canvas is blank: draw {what}.")
+            return self._refuse(f"The canvas is blank: draw {self.what}.")
 
-    def from_photo(upload):
-        # The upload as Gradio received it (its path checked to be in Gradio's upload folder), not
-        # preprocessed: Gradio's preprocessing fails on a file that is not an image, with no message.
+    def photo(self, upload):
+        """For an upload as Gradio received it (its path checked to be in Gradio's upload folder), not
+        preprocessed: Gradio's preprocessing fails on a file that is not an image, with no message."""
         path = (upload or {}).get("path")
         if path is None:
-            return refuse(f"Drop, paste or take a photo of {what}.")
+            return self._refuse(f"Drop, paste or take a photo of {self.what}.")
         try:
             image = open_image(path)
         except UserError:
-            return refuse("That file is not an image: drop a PNG, JPEG or WebP photo.")
+            return self._refuse("That file is not an image: drop a PNG, JPEG or WebP photo.")
         try:
-            return respond(prepare(image, Invert(invert)))
+            return self._respond(self.prepare(image, self.invert))
         except BlankImage:
-            return refuse(f"Nothing stands out in that photo: take one of {what} on plain paper.")
+            return self._refuse(f"Nothing stands out in that photo: take one of {self.what} on plain paper.")
 
+
+def build_page(classifier: Classifier, dataset: Dataset, title: str, previews: Path, invert=Invert.auto) -> gr.Blocks:
+    """The Gradio app: a sketchpad and an upload/webcam/paste box; for the input shown, `Answers`:
+    the answer line, the ten classes as bars, the 28x28 image the model saw and a status line."""
+    answers = Answers(classifier, dataset, previews, invert)
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 600)) as page:
-        gr.Markdown(f"## {title}\nDraw {what}, or drop a photo of one: the model answers as you go.")
+        gr.Markdown(f"## {title}\nDraw {answers.what}, or drop a photo of one: the model answers as you go.")
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Tabs():
@@ -148,10 +158,10 @@ def build_page(classifier: Classifier, dataset: Dataset, title: str, previews: P
                 )
         outputs = [bars, seen, reading, status]
         answered = {"outputs": outputs, "show_progress": "hidden"}
-        sketch.change(from_drawing, sketch, trigger_mode="always_last", api_name="drawing", **answered)
-        photo.change(from_photo, photo, api_name="photo", preprocess=False, **answered)
-        draw_tab.select(from_drawing, sketch, api_visibility="private", **answered)
-        photo_tab.select(from_photo, photo, api_visibility="private", preprocess=False, **answered)
+        sketch.change(answers.drawing, sketch, trigger_mode="always_last", api_name="drawing", **answered)
+        photo.change(answers.photo, photo, api_name="photo", preprocess=False, **answered)
+        draw_tab.select(answers.drawing, sketch, api_visibility="private", **answered)
+        photo_tab.select(answers.photo, photo, api_visibility="private", preprocess=False, **answered)
     return page
 
 
