@@ -10,6 +10,8 @@ set's nor those the preparation's changes were tried on. Each comes in these fra
 |---|---|
 | `mnist_png` | the digit as MNIST gives it, a 28x28 PNG, light on black |
 | `mnist_png_dark_on_light` | the same, negated |
+| `mnist_enlarged` | the 28x28 digit enlarged 10 times (280x280, bicubic), light on black: a copy saved to try a model |
+| `mnist_enlarged_dark_on_light` | the same, negated |
 | `scan16` | cropped to the digit and scaled to 16x16, as USPS's scans are: it fills its frame |
 | `scan16_dark_on_light` | the same, negated |
 | `scan16_binary_dark_on_light` | the same, black or white only, as Semeion's scans are |
@@ -49,6 +51,10 @@ def _scan16(digit, binary=False):
     return np.where(scan > 100, 255, 0).astype(np.uint8) if binary else scan
 
 
+def _enlarged(digit):
+    return Image.fromarray(digit).resize((280, 280), Image.Resampling.BICUBIC)
+
+
 def _tight_crop(digit):
     crop = _cropped(digit)
     return 255 - np.asarray(crop.resize((max(8, round(200 * crop.width / crop.height)), 200), Image.Resampling.BICUBIC))
@@ -57,6 +63,8 @@ def _tight_crop(digit):
 FRAMED = {
     "mnist_png": lambda digit, rng: Image.fromarray(digit),
     "mnist_png_dark_on_light": lambda digit, rng: Image.fromarray(255 - digit),
+    "mnist_enlarged": lambda digit, rng: _enlarged(digit),
+    "mnist_enlarged_dark_on_light": lambda digit, rng: _enlarged(255 - digit),
     "scan16": lambda digit, rng: Image.fromarray(_scan16(digit)),
     "scan16_dark_on_light": lambda digit, rng: Image.fromarray(255 - _scan16(digit)),
     "scan16_binary_dark_on_light": lambda digit, rng: Image.fromarray(255 - _scan16(digit, binary=True)),
