@@ -3,12 +3,16 @@
 
     python benchmarks/clothing_photos.py --run RUN_OR_FILE [--before COMMIT] [--count 300] [--write]
 
-The products are Fashion-MNIST test images 5000 to 5000 + `--count` (TFDS_DATA_DIR). Fashion-MNIST
-made its images from product photos on white, negated; each image here is turned back into such a
-photo (negated, enlarged to 280 pixels, on a 400x400 white page), then shot:
+The products are Fashion-MNIST test images 5000 to 5000 + `--count` (TFDS_DATA_DIR). They come as
+Fashion-MNIST gives them, and as photos: Fashion-MNIST made its images from product photos on white,
+negated; each image is turned back into such a photo (negated, enlarged to 280 pixels, on a 400x400
+white page), then shot:
 
 | framing | what it is |
 |---|---|
+| `fashion_png` | the image as Fashion-MNIST gives it, a 28x28 PNG, light on black, the product touching two sides |
+| `fashion_png_dark_on_light` | the same, negated: a product photo cropped to the product |
+| `fashion_enlarged` | the 28x28 image enlarged 10 times (280x280, bicubic), light on black |
 | `on_white` | even light, a little blur and sensor noise (1.5 %) |
 | `uneven_light` | light falling off across the page by up to 30 % (a gradient and a vignette) |
 | `grey_and_noisy` | a dimmer page (80 % of white) and more sensor noise (4 %) |
@@ -40,6 +44,9 @@ def _page(product):
 
 
 FRAMED = {
+    "fashion_png": lambda product, rng: Image.fromarray(product),
+    "fashion_png_dark_on_light": lambda product, rng: Image.fromarray(255 - product),
+    "fashion_enlarged": lambda product, rng: Image.fromarray(product).resize((280, 280), Image.Resampling.BICUBIC),
     "on_white": lambda product, rng: photographed(_page(product), rng),
     "uneven_light": lambda product, rng: photographed(_page(product) * lighting((400, 400), rng, 0.3), rng),
     "grey_and_noisy": lambda product, rng: photographed(0.8 * _page(product), rng, noise=0.04),

@@ -289,6 +289,24 @@ def test_a_product_photographed_in_uneven_light_or_with_noise_is_trimmed_to_it(s
     assert np.corrcoef(prepare_clothing(photo).ravel(), prepare_clothing(on_white).ravel())[0, 1] > 0.9
 
 
+SHIRT = [(8, 0), (19, 0), (27, 8), (21, 10), (21, 27), (6, 27), (6, 10), (0, 8)]  # tall: touches top and bottom
+BAG = [(0, 7), (9, 7), (9, 3), (18, 3), (18, 7), (27, 7), (27, 24), (0, 24)]  # wide, with a handle: touches both sides
+
+
+@pytest.mark.parametrize("outline, light_on_black", [(SHIRT, True), (BAG, True), (SHIRT, False), (BAG, False)],
+                         ids=["shirt", "bag", "shirt_dark_on_light", "bag_dark_on_light"])
+def test_a_product_that_fills_its_frame_is_prepared_as_it_is(outline, light_on_black):
+    """Fashion-MNIST's own 28x28 images: the product's longest side is the frame's, so it touches two
+    sides, and light on black it outweighs the background. The polarity was judged as a digit's
+    (the ink, the lesser part), and the background plane fitted to a border half product: the
+    product came out inverted, or cut."""
+    drawn = Image.new("L", (28, 28), 0)
+    ImageDraw.Draw(drawn).polygon(outline, fill=200)
+    product = np.asarray(drawn, np.float32) / 255
+    image = to_image(product if light_on_black else 1 - product)
+    assert np.corrcoef(prepare_clothing(image).ravel(), product.ravel())[0, 1] > 0.95
+
+
 def test_the_photo_like_set_is_deterministic_and_covers_its_cases():
     digits = np.zeros((2 * len(CASES), 28, 28), np.uint8)
     digits[:, 6:22, 12:16] = 255  # a '1'

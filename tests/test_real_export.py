@@ -96,9 +96,11 @@ def test_other_sources_benchmark_reads_each_framing(tfds_data_dir, trained_run):
 
 def test_clothing_photos_benchmark_reads_each_framing(tfds_data_dir, tmp_path):
     """benchmarks/clothing_photos.py on 20 products with an MLP trained for one epoch on 10,000
-    Fashion-MNIST images (about 76 % of the test split): it reads at least half of each framing.
-    Through the preparation before the border plane and the blurred trim, this model read 10 % of
-    the unevenly lit photos and 30 % of the grey, noisy ones."""
+    Fashion-MNIST images (about 76 % of the test split): it reads at least half of each framing,
+    and Fashion-MNIST's own images, as PNGs, about as well as it reads them from TFDS. Through the
+    preparation before the border plane and the blurred trim, this model read 10 % of the unevenly
+    lit photos and 30 % of the grey, noisy ones; before the polarity from the border and the plane
+    refitted without the product, an 85 % MLP read 53 % of the PNGs (the product touches two sides)."""
     modes.train(make_config("model=mlp", "data=fashion_mnist", "train.epochs=1", "data.train_examples=10000", "progress=false"), tmp_path)
     result = subprocess.run(
         [sys.executable, "benchmarks/clothing_photos.py", "--run", str(tmp_path / "model.keras"), "--count", "20", "--before", "none"],
@@ -106,5 +108,7 @@ def test_clothing_photos_benchmark_reads_each_framing(tfds_data_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = dict(re.findall(r"^\| (\w+) \| ([\d.]+) % \|$", result.stdout, re.MULTILINE))
-    assert set(rows) == {"on_white", "uneven_light", "grey_and_noisy"}
+    assert set(rows) == {"fashion_png", "fashion_png_dark_on_light", "fashion_enlarged", "on_white", "uneven_light", "grey_and_noisy"}
     assert all(float(accuracy) >= 50 for accuracy in rows.values()), rows
+    as_given = float(re.search(r"which reads ([\d.]+) % of the", result.stdout).group(1))
+    assert all(float(rows[name]) >= as_given - 10 for name in ("fashion_png", "fashion_png_dark_on_light", "fashion_enlarged")), (as_given, rows)

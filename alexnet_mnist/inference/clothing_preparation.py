@@ -5,9 +5,10 @@ from PIL import Image
 from scipy import ndimage
 
 from alexnet_mnist.config import Invert
-from alexnet_mnist.inference.preparation import FIELD, BlankImage, border_strip, dark_on_light, resize_longest, working_copy
+from alexnet_mnist.inference.preparation import FIELD, BlankImage, border_strip, resize_longest, working_copy
 
 TRIM_DISTANCE = 0.05  # Fashion-MNIST trims edges within 5 % of the background's intensity
+OUTLIER_SIGMAS = 3.0  # border pixels this many deviations off the fitted plane are the product, not the background
 TRIM_BLUR = 1.0  # the Gaussian's sigma, in working pixels, that averages a photo's noise before the trim
 
 
@@ -21,7 +22,9 @@ def prepare_clothing(image: Image.Image, invert: Invert = Invert.auto) -> np.nda
     blurred copy (a noisy pixel near the border would otherwise stop the trim).
     """
     gray = working_copy(image)
-    if invert == Invert.true or (invert == Invert.auto and dark_on_light(gray)):
+    # A product fills much of its frame (Fashion-MNIST's touch two opposite sides), so the background
+    # is what lies along the border: lighter than the image's mean, the product is dark on it.
+    if invert == Invert.true or (invert == Invert.auto and np.median(gray[border_strip(gray.shape)]) > gray.mean()):
         gray = 1.0 - gray
     ink = np.clip(gray - _border_plane(gray), 0.0, None)
     rows, cols = np.nonzero(ndimage.gaussian_filter(ink, TRIM_BLUR) > TRIM_DISTANCE)
@@ -35,9 +38,17 @@ def prepare_clothing(image: Image.Image, invert: Invert = Invert.auto) -> np.nda
 
 
 def _border_plane(gray):
-    """The plane `a + b * row + c * column` that fits `gray` along its border strip best (least squares)."""
+    """The plane `a + b * row + c * column` that fits `gray` along its border strip best (least
+    squares), fitted again without the pixels off it by over `OUTLIER_SIGMAS` deviations: the
+    product where it meets the border (a Fashion-MNIST image's, a tight crop's)."""
     rows, cols = np.indices(gray.shape, dtype=np.float32)
     strip = border_strip(gray.shape)
-    terms = np.stack([np.ones_like(rows), rows, cols])
-    coefficients, *_ = np.linalg.lstsq(terms[:, strip].T, gray[strip], rcond=None)
+    terms, levels = np.stack([np.ones_like(rows), rows, cols]), gray[strip]
+
+    def fit(kept):
+        return np.linalg.lstsq(terms[:, strip][:, kept].T, levels[kept], rcond=None)[0]
+
+    coefficients = fit(np.ones(len(levels), bool))
+    residual = np.abs(levels - np.tensordot(coefficients, terms[:, strip], axes=1))
+    coefficients = fit(residual <= max(OUTLIER_SIGMAS * 1.4826 * np.median(residual), TRIM_DISTANCE / 2))
     return np.tensordot(coefficients, terms, axes=1)
