@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from photo_accuracy import framings  # noqa: E402
+from photo_accuracy import enlarged, framings  # noqa: E402
 
 from alexnet_mnist.data.photo_digits import lighting, photographed  # noqa: E402
 from alexnet_mnist.inference.clothing_preparation import prepare_clothing  # noqa: E402
@@ -46,7 +46,7 @@ def _page(product):
 FRAMED = {
     "fashion_png": lambda product, rng: Image.fromarray(product),
     "fashion_png_dark_on_light": lambda product, rng: Image.fromarray(255 - product),
-    "fashion_enlarged": lambda product, rng: Image.fromarray(product).resize((280, 280), Image.Resampling.BICUBIC),
+    "fashion_enlarged": lambda product, rng: enlarged(product),
     "on_white": lambda product, rng: photographed(_page(product), rng),
     "uneven_light": lambda product, rng: photographed(_page(product) * lighting((400, 400), rng, 0.3), rng),
     "grey_and_noisy": lambda product, rng: photographed(0.8 * _page(product), rng, noise=0.04),

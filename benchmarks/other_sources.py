@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from photo_accuracy import framings  # noqa: E402
+from photo_accuracy import enlarged, framings  # noqa: E402
 
 from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES, centre_line  # noqa: E402
 from alexnet_mnist.inference.preparation import prepare_digit  # noqa: E402
@@ -51,10 +51,6 @@ def _scan16(digit, binary=False):
     return np.where(scan > 100, 255, 0).astype(np.uint8) if binary else scan
 
 
-def _enlarged(digit):
-    return Image.fromarray(digit).resize((280, 280), Image.Resampling.BICUBIC)
-
-
 def _tight_crop(digit):
     crop = _cropped(digit)
     return 255 - np.asarray(crop.resize((max(8, round(200 * crop.width / crop.height)), 200), Image.Resampling.BICUBIC))
@@ -63,8 +59,8 @@ def _tight_crop(digit):
 FRAMED = {
     "mnist_png": lambda digit, rng: Image.fromarray(digit),
     "mnist_png_dark_on_light": lambda digit, rng: Image.fromarray(255 - digit),
-    "mnist_enlarged": lambda digit, rng: _enlarged(digit),
-    "mnist_enlarged_dark_on_light": lambda digit, rng: _enlarged(255 - digit),
+    "mnist_enlarged": lambda digit, rng: enlarged(digit),
+    "mnist_enlarged_dark_on_light": lambda digit, rng: enlarged(255 - digit),
     "scan16": lambda digit, rng: Image.fromarray(_scan16(digit)),
     "scan16_dark_on_light": lambda digit, rng: Image.fromarray(255 - _scan16(digit)),
     "scan16_binary_dark_on_light": lambda digit, rng: Image.fromarray(255 - _scan16(digit, binary=True)),

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_file import write_section  # noqa: E402
@@ -80,6 +81,11 @@ def prepared(photos, prepare):
             images.append(np.zeros((28, 28), np.float32))
         times.append(1000 * (time.perf_counter() - start))
     return np.stack(images)[..., None], times
+
+
+def enlarged(pixels):
+    """A 28x28 uint8 image (a digit, a product) enlarged 10 times, bicubic: a copy a user saves to try a model."""
+    return Image.fromarray(pixels).resize((280, 280), Image.Resampling.BICUBIC)
 
 
 def framings(description, framed, dataset, first, function, title, script, before):

@@ -5,7 +5,7 @@ from PIL import Image
 from scipy import ndimage
 
 from alexnet_mnist.config import Invert
-from alexnet_mnist.inference.preparation import FIELD, BlankImage, border_strip, resize_longest, working_copy
+from alexnet_mnist.inference.preparation import FIELD, BlankImage, border_level, border_strip, resize_longest, working_copy
 
 TRIM_DISTANCE = 0.05  # Fashion-MNIST trims edges within 5 % of the background's intensity
 OUTLIER_SIGMAS = 3.0  # border pixels this many deviations off the fitted plane are the product, not the background
@@ -24,7 +24,7 @@ def prepare_clothing(image: Image.Image, invert: Invert = Invert.auto) -> np.nda
     gray = working_copy(image)
     # A product fills much of its frame (Fashion-MNIST's touch two opposite sides), so the background
     # is what lies along the border: lighter than the image's mean, the product is dark on it.
-    if invert == Invert.true or (invert == Invert.auto and np.median(gray[border_strip(gray.shape)]) > gray.mean()):
+    if invert == Invert.true or (invert == Invert.auto and border_level(gray) > gray.mean()):
         gray = 1.0 - gray
     ink = np.clip(gray - _border_plane(gray), 0.0, None)
     rows, cols = np.nonzero(ndimage.gaussian_filter(ink, TRIM_BLUR) > TRIM_DISTANCE)

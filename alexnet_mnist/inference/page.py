@@ -96,13 +96,14 @@ def _holds_stroke(gray, inner, box):
         return False
     at_edge = ink & ndimage.binary_dilation(~on_page, iterations=EDGE_PIXELS)
     widest = [ndimage.distance_transform_edt(mask).max() for mask in (ink, on_page & ~ink)]
+    if at_edge.sum() > INK_AT_EDGE * ink.sum() or widest[0] > INK_WIDTH * widest[1]:
+        return False
     # The page: the pixels at the paper's level joined to most of the inner blocks', and the ink they enclose.
     labels, _ = ndimage.label(off_level <= -np.log(GRAINED))
     counts = np.bincount(labels[on_page])
     counts[0] = 0
     page = ndimage.binary_fill_holes(labels == counts.argmax())
-    inside, narrow = at_edge.sum() <= INK_AT_EDGE * ink.sum(), widest[0] <= INK_WIDTH * widest[1]
-    return inside and narrow and page.sum() >= CONVEX * _hull_area(page)
+    return page.sum() >= CONVEX * _hull_area(page)
 
 
 def _hull_area(mask):

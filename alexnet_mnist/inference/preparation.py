@@ -156,7 +156,7 @@ def _framed_stroke(denoised, framed, invert):
     margin = round(MARGIN * max(denoised.shape)) if framed else 0
     # A framed image has no lighting to follow, and its strokes may outweigh its paper: its paper is
     # the commonest level along its edges, which a digit's strokes meet only here and there.
-    paper = np.median(denoised[border_strip(denoised.shape)]) if framed else None
+    paper = border_level(denoised) if framed else None
     gray = on_paper(denoised, margin, paper)
     dark_ink = paper > denoised.mean() if framed else dark_on_light(gray)
     inverted = invert == Invert.true or (invert == Invert.auto and dark_ink)
@@ -213,6 +213,12 @@ def border_strip(shape):
     strip = np.ones(shape, bool)
     strip[rows:-rows, cols:-cols] = False
     return strip
+
+
+def border_level(gray):
+    """The median of `gray` along its border strip: the paper's or background's level where what
+    lies on it may outweigh it (a framed scan, a product that fills its frame)."""
+    return np.median(gray[border_strip(gray.shape)])
 
 
 def dark_on_light(gray):
