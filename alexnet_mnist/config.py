@@ -85,6 +85,7 @@ class AugmentConfig:
     elastic_sigma: float = 4.0  # distance over which the elastic displacement changes, pixels
     stroke: float = 0.0  # largest step towards a one-pixel thicker or thinner stroke; above 1, clipped to the whole step
     thick: float = 0.0  # share of images with strokes two pixels thicker (5x5 maximum) instead of the stroke step, in [0, 1]
+    pen: float = 0.0  # share of images redrawn as their centre line with a pen 2 to 3 pixels wide, in [0, 1]
     blur: float = 0.0  # largest step towards a Gaussian blur of sigma 1, in [0, 1]
     lowres: float = 0.0  # share of images brought down to 10-20 pixels and back up, in [0, 1]
     contrast: float = 0.0  # contrast factor in [1 - contrast, 1], contrast in [0, 1]
@@ -300,7 +301,7 @@ def check_ranges(config: Config) -> None:
         ("runtime.intra_op_threads", config.runtime.intra_op_threads, config.runtime.intra_op_threads >= 0, ">= 0"),
         ("runtime.inter_op_threads", config.runtime.inter_op_threads, config.runtime.inter_op_threads >= 0, ">= 0"),
     ]
-    for name in ("thick", "blur", "lowres", "contrast", "erase", "flip", "probability"):
+    for name in ("thick", "pen", "blur", "lowres", "contrast", "erase", "flip", "probability"):
         value = getattr(config.augment, name)
         checks.append((f"augment.{name}", value, 0 <= value <= 1, "in [0, 1]"))
     for name in ("translate", "rotate", "scale", "shear", "elastic_alpha", "stroke", "brightness"):

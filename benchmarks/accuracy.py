@@ -40,7 +40,7 @@ RECIPES = {
     "default_before": [
         "model=alexnet", "model.lrn_after_pool=false", "model.dropout=0.5", "train.jit_optimizer=false",
         "train.epochs=7", "train.batch_size=64", "train.early_stopping.patience=7", "optimizer.lr=1e-3",
-        "augment.lowres=0.15",
+        "augment.lowres=0.15", "augment.pen=0",
     ],
     # The default recipe squeezed into fewer epochs (its one-cycle schedule with them): the time to a test accuracy.
     "default_1_epoch": ["model=alexnet", "train.epochs=1", "train.early_stopping.patience=1"],

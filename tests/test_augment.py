@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from scipy import ndimage
 from conftest import latest_checkpoint_number, make_config, resumes
 
 from alexnet_mnist import data
-from alexnet_mnist.data.augmentation import Augmentation, dilate, erode, gaussian_blur
+from alexnet_mnist.data.augmentation import Augmentation, centre_line, dilate, erode, gaussian_blur
 from alexnet_mnist.training.run_state import RunState
-from alexnet_mnist.training.train import train_and_evaluate
+from alexnet_mnist.training.train import make_splits, train_and_evaluate
 
 EVERYTHING = Augmentation(
     translate=2, rotate=12, scale=0.12, shear=10, elastic_alpha=2, elastic_sigma=5,
@@ -73,7 +74,7 @@ def test_each_transform_keeps_the_range_and_off_means_identity():
     np.testing.assert_array_equal(Augmentation()(images, seed), images)
     assert not Augmentation().enabled and EVERYTHING.enabled
     for name, magnitude in [("translate", 3), ("rotate", 20), ("scale", 0.2), ("shear", 15), ("elastic_alpha", 2),
-                            ("stroke", 1), ("thick", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2), ("erase", 1), ("flip", 1)]:  # fmt: skip
+                            ("stroke", 1), ("thick", 1), ("pen", 1), ("blur", 1), ("lowres", 1), ("contrast", 0.5), ("brightness", 0.2), ("erase", 1), ("flip", 1)]:  # fmt: skip
         out = Augmentation(**{name: magnitude})(images, seed)
         assert out.shape == images.shape and float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 1, name
 
@@ -238,6 +239,41 @@ def test_stroke_width_moves_towards_dilation_or_erosion():
     twice = [np.array_equal(x, dilate(dilate(digit))[0]) for x in thick]
     assert 70 < sum(twice) < 130
     assert all(np.array_equal(x, y) for x, y, t in zip(thick, stepped, twice) if not t)
+
+
+def test_pen_redraws_its_share_as_the_centre_line_with_one_width_whatever_the_stroke():
+    bars = np.zeros([2, 28, 28, 1], np.float32)
+    bars[0, 6:22, 13:16] = 1.0  # 3 pixels wide
+    bars[1, 6:22, 11:18] = 1.0  # 7 pixels wide, as a broad nib or a filled loop
+    ring = np.zeros([1, 28, 28, 1], np.float32)
+    ring[0, 6:22, 6:22] = 1.0
+    ring[0, 10:18, 10:18] = 0.0  # a 0 written 4 pixels thick
+    lines = centre_line(np.concatenate([bars, ring])).numpy()[..., 0]
+    # One pixel wide, down the bars' middle column, as long as they are less their width (ends peeled as sides).
+    for line, width in zip(lines[:2], (3, 7)):
+        assert np.nonzero(line)[1].tolist() == [14] * int(line.sum()) and line.sum() == 16 - width
+    # The ring stays one closed loop, one pixel wide: its hole is still apart from the outside.
+    background, regions = ndimage.label(lines[2] == 0)
+    assert regions == 2 and lines[2][14, :14].sum() == 1
+    # Redrawn, both bars hold 2 to 3 pixels' worth of ink across, whatever they held (the pen is drawn per image).
+    seed = tf.constant([2, 0], tf.int64)
+    redrawn = Augmentation(pen=1.0)(np.repeat(bars, 20, axis=0), seed).numpy()[..., 0]
+    across = redrawn[:, 11:16].sum(axis=2)
+    assert 2.0 < across.min() < 2.4 and 2.9 < across.max() < 3.5
+    # `pen`: that share redrawn, the others as the stroke step leaves them.
+    digits = np.repeat(bars[1:], 200, axis=0)
+    pen = Augmentation(stroke=1.5, pen=0.5)(digits, seed).numpy()
+    stepped = Augmentation(stroke=1.5)(digits, seed).numpy()
+    thin = (pen[:, 14, :, 0] > 0.5).sum(axis=1) <= 3
+    assert 70 < thin.sum() < 130
+    assert all(np.array_equal(x, y) for x, y, t in zip(pen, stepped, thin) if not t)
+
+
+def test_the_default_pen_redraws_handwriting_not_clothing(mock_mnist, caplog):
+    caplog.set_level(logging.INFO)
+    pens = {name: make_splits(make_config(f"data={name}")).augment.pen for name in ("mnist", "fashion_mnist")}
+    assert pens == {"mnist": 0.3, "fashion_mnist": 0.0}
+    assert "augment.pen=0.3 redraws handwriting: off for data=fashion_mnist" in caplog.text
 
 
 def test_erase_puts_one_rectangle_of_noise_on_its_share_of_the_images():

@@ -48,7 +48,7 @@ DEFAULT_RECIPE = {
     },
     "augment": {
         "translate": 3.0, "rotate": 12.0, "scale": 0.12, "shear": 10.0, "elastic_alpha": 2.0, "elastic_sigma": 5.0,
-        "stroke": 1.5, "thick": 0.2, "blur": 1.0, "lowres": 0.35, "contrast": 0.5, "brightness": 0.05, "erase": 0.0,
+        "stroke": 1.5, "thick": 0.2, "pen": 0.3, "blur": 1.0, "lowres": 0.35, "contrast": 0.5, "brightness": 0.05, "erase": 0.0,
         "flip": 0.0, "probability": 0.5,
     },
     "distribute": {"name": "none", "logical_cpus": 0, "all_reduce": "auto", "bytes_per_pack": 4194304, "timeout_seconds": 60.0, "port": None},
@@ -66,7 +66,7 @@ MLP_RECIPE = {
     "train": {**DEFAULT_RECIPE["train"], "epochs": 20, "jit_optimizer": False, "early_stopping": {"patience": 20}},
     "augment": {
         "translate": 1.0, "rotate": 5.0, "scale": 0.05, "shear": 0.0, "elastic_alpha": 0.0, "elastic_sigma": 4.0,
-        "stroke": 0.0, "thick": 0.0, "blur": 0.0, "lowres": 0.0, "contrast": 0.0, "brightness": 0.0, "erase": 0.0,
+        "stroke": 0.0, "thick": 0.0, "pen": 0.0, "blur": 0.0, "lowres": 0.0, "contrast": 0.0, "brightness": 0.0, "erase": 0.0,
         "flip": 0.0, "probability": 1.0,
     },
 }  # fmt: skip

@@ -4,7 +4,8 @@ Two kinds of variation between the digits a model trains on and those it meets:
 - geometry: random affine transforms (translation, rotation, scale, shear) by
   `tf.raw_ops.ImageProjectiveTransformV3`, and elastic distortion (as Simard et al. 2003: a smooth
   random displacement field, here interpolated bicubically from a coarse grid), sampled bilinearly;
-- writers and scanners: stroke width (towards a 3×3 dilation or erosion, or a 5×5 dilation), blur
+- writers and scanners: stroke width (towards a 3×3 dilation or erosion, or a 5×5 dilation), a pen's
+  even stroke (the digit thinned to its centre line and drawn again 2 to 3 pixels wide), blur
   (towards a Gaussian of σ = 1), resolution loss (down to 10–20 pixels and back), contrast and brightness;
 - occlusion: random erasing (Zhong et al. 2017), a rectangle of noise over part of the image;
 - mirroring left-right, for data whose classes it preserves (clothes, not digits).
@@ -25,7 +26,10 @@ SIZE = 28
 CENTRE = (SIZE - 1) / 2
 # Keys folded into the batch's seed, apart from the four split from it for the first transforms, so
 # that each later one draws its own numbers: turning it on or off leaves every other draw as it was.
-PICK, ERASE, FLIP, THICK = 1, 2, 3, 4
+PICK, ERASE, FLIP, THICK, PEN = 1, 2, 3, 4, 5
+THINNING_PASSES = 6  # Zhang-Suen passes: each peels up to two pixels off a stroke, MNIST's widest blobs included
+PEN_SIGMA = 0.8  # the redrawn line's blur, pixels: with the gains below, a pen 2 to 3 pixels wide
+PEN_GAIN = (2.5, 4.5)
 
 
 @dataclasses.dataclass
@@ -87,6 +91,13 @@ class Augmentation(AugmentConfig):
             # Broad pens and blotting scans, beyond the one-pixel step.
             thick = _picked(images, self.thick, tf.random.experimental.stateless_fold_in(seed, THICK))
             stroked = tf.where(thick, dilate(dilate(images)), stroked)
+        if self.pen:
+            # A pen or a finger on the drawing page writes every stroke equally wide, unlike MNIST's
+            # writers, whose strokes swell and fill small loops.
+            pen_seed, gain_seed = tf.unstack(tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, PEN), num=2))
+            gain = tf.random.stateless_uniform([n, 1, 1, 1], gain_seed, minval=PEN_GAIN[0], maxval=PEN_GAIN[1])
+            redrawn = tf.minimum(gain * gaussian_blur(centre_line(images), PEN_SIGMA), 1.0)
+            stroked = tf.where(_picked(images, self.pen, pen_seed), redrawn, stroked)
         images = stroked
         if self.blur:
             images += tf.abs(blur) * self.blur * (gaussian_blur(images, 1.0) - images)
@@ -164,6 +175,25 @@ def gaussian_blur(images, sigma):
     columns = tf.reshape(rows, [1, -1, channels, 1])
     blurred = tf.nn.depthwise_conv2d(images, rows, [1, 1, 1, 1], "SAME")
     return tf.nn.depthwise_conv2d(blurred, columns, [1, 1, 1, 1], "SAME")
+
+
+def centre_line(images):
+    """The one-pixel centre line of each digit's strokes (pixels above 0.5), by `THINNING_PASSES` of
+    Zhang and Suen's thinning (1984): border pixels that do not join two parts are peeled, in two
+    alternating sub-steps."""
+    line = tf.cast(images[..., 0] > 0.5, tf.float32)
+    for _ in range(THINNING_PASSES):
+        for step in (0, 1):
+            padded = tf.pad(line, [[0, 0], [1, 1], [1, 1]])
+            # North, north-east, east, ... clockwise around each pixel.
+            p = [padded[:, r : r + SIZE, c : c + SIZE] for r, c in ((0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0), (0, 0))]
+            count = tf.add_n(p)
+            crossings = tf.add_n([(1.0 - p[j]) * p[(j + 1) % 8] for j in range(8)])
+            n, e, s, w = p[0], p[2], p[4], p[6]
+            keep = n * e * s + e * s * w if step == 0 else n * e * w + n * s * w
+            peel = (count >= 2) & (count <= 6) & tf.equal(crossings, 1.0) & tf.equal(keep, 0.0)
+            line *= 1.0 - tf.cast(peel, tf.float32)
+    return line[..., None]
 
 
 def dilate(images):

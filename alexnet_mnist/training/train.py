@@ -13,6 +13,7 @@ from alexnet_mnist import data
 from alexnet_mnist.atomic_files import write_json
 from alexnet_mnist.config import Config, Logger
 from alexnet_mnist.data.augmentation import Augmentation
+from alexnet_mnist.inference.classes import DATASETS
 from alexnet_mnist.inference.saved_models import MODEL_FILE, save_model
 from alexnet_mnist.models import build_model
 from alexnet_mnist.models.base import preserved_dtype_policy
@@ -36,6 +37,10 @@ VAL_ACCURACY_MILESTONES = (0.99, 0.995)
 def make_splits(config: Config) -> data.Splits:
     """The data splits a run with `config` trains and evaluates on."""
     augment = Augmentation(**dataclasses.asdict(config.augment))
+    if augment.pen and DATASETS[config.data.name].preparation != "digit":
+        # A product redrawn as its centre line is no product: the pen is for handwriting.
+        log.info("augment.pen=%s redraws handwriting: off for data=%s", augment.pen, config.data.name)
+        augment = dataclasses.replace(augment, pen=0.0)
     return data.make_splits(
         config.data.name,
         batch_size=config.train.batch_size,
