@@ -1,6 +1,6 @@
 """How well a trained model reads photo-like digits through `prepare_digit`, now and before.
 
-    python benchmarks/photo_accuracy.py --run RUN_OR_FILE [--before COMMIT] [--per-case 20] [--write]
+    python benchmarks/photo_accuracy.py --run RUN_OR_FILE [--before COMMIT] [--per-case 20] [--seed 0] [--write]
 
 The set is `alexnet_mnist.data.photo_digits` (15 cases of photo-like scenes, see its docstring) made
 from the first `--per-case` x 15 digits of MNIST's test split (TFDS_DATA_DIR), seed 0. Each image is
@@ -9,7 +9,10 @@ alexnet_mnist/inference/preparation.py at that commit, read with `git show`; `--
 it), and the model (`--run`: a run directory, `.keras` or `.tflite`) classifies the prepared
 images. The accuracy is given overall and per case, with the model's accuracy on the same digits as
 MNIST gives them (its ceiling here), and the median time to prepare one image. `--write` writes its
-section of benchmarks/RESULTS.md.
+section of benchmarks/RESULTS.md. `--seed S` (S > 0) makes another set of the same size the same way,
+from the test digits after the first S sets' (S x 300 to S x 300 + 299 at 20 per case), with scene
+seed S: development sets, to decide changes on without looking at the reported one; printed, never
+written.
 """
 
 import argparse
@@ -139,10 +142,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     comparison_arguments(parser, BEFORE)
     parser.add_argument("--per-case", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0, help="0: the reported set; above 0: a development set (see above)")
     args = parser.parse_args()
+    if args.seed and args.write:
+        parser.error("--write: only the reported set (--seed 0) has a section in RESULTS.md")
 
-    digits, labels, _ = data.load("mnist", f"test[:{args.per_case * len(CASES)}]")
-    photos = photo_digits(digits, labels, per_case=args.per_case)
+    size = args.per_case * len(CASES)
+    digits, labels, _ = data.load("mnist", f"test[{args.seed * size}:{(args.seed + 1) * size}]")
+    photos = photo_digits(digits, labels, per_case=args.per_case, seed=args.seed)
     truth = np.array([photo.label for photo in photos])
     cases = np.array([photo.case for photo in photos])
     classifier = Classifier(args.run)
@@ -171,8 +178,8 @@ def main():
         f"{100 * ceiling:.1f} % of the same {len(photos)} MNIST test digits as MNIST gives them, and "
         f"{100 * readable.mean():.1f} % of them redrawn as the set redraws them, with a ballpoint on white paper "
         f"(the redrawing's ceiling; misread: {', '.join(str(i) for i in np.nonzero(~readable)[0]) or 'none'}). Set: "
-        f"`alexnet_mnist.data.photo_digits`, {args.per_case} images per case from MNIST's first {len(photos)} "
-        "test digits, seed 0. *Before*: `prepare_digit` as it was at commit "
+        f"`alexnet_mnist.data.photo_digits`, {args.per_case} images per case from MNIST's test digits "
+        f"{args.seed * size} to {(args.seed + 1) * size - 1}, seed {args.seed}. *Before*: `prepare_digit` as it was at commit "
         f"{args.before}; *after*: as it is now. Load average (1 minute) at the start: {load:.1f} (above 2, other "
         "jobs shared the 2 cores and slowed the timings). Written by `benchmarks/photo_accuracy.py`.",
         "",
