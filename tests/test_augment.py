@@ -253,7 +253,7 @@ def test_pen_redraws_its_share_as_the_centre_line_with_one_width_whatever_the_st
     for line, width in zip(lines[:2], (3, 7)):
         assert np.nonzero(line)[1].tolist() == [14] * int(line.sum()) and line.sum() == 16 - width
     # The ring stays one closed loop, one pixel wide: its hole is still apart from the outside.
-    background, regions = ndimage.label(lines[2] == 0)
+    _, regions = ndimage.label(lines[2] == 0)
     assert regions == 2 and lines[2][14, :14].sum() == 1
     # Redrawn, both bars hold 2 to 3 pixels' worth of ink across, whatever they held (the pen is drawn per image).
     seed = tf.constant([2, 0], tf.int64)

@@ -27,7 +27,7 @@ CENTRE = (SIZE - 1) / 2
 # Keys folded into the batch's seed, apart from the four split from it for the first transforms, so
 # that each later one draws its own numbers: turning it on or off leaves every other draw as it was.
 PICK, ERASE, FLIP, THICK, PEN = 1, 2, 3, 4, 5
-THINNING_PASSES = 6  # Zhang-Suen passes: each peels up to two pixels off a stroke, MNIST's widest blobs included
+THINNING_PASSES = 6  # Zhang-Suen passes, each a pixel off both sides of a stroke: up to 12 pixels wide, MNIST's blobs included
 PEN_SIGMA = 0.8  # the redrawn line's blur, pixels: with the gains below, a pen 2 to 3 pixels wide
 PEN_GAIN = (2.5, 4.5)
 
