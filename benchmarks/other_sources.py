@@ -34,7 +34,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from photo_accuracy import enlarged, framings  # noqa: E402
 
-from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES, centre_line  # noqa: E402
+from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES, pen_path  # noqa: E402
 from alexnet_mnist.inference.preparation import prepare_digit  # noqa: E402
 
 BEFORE = "e19d021"  # the preparation before small scans, tight crops and tables were looked at
@@ -65,7 +65,7 @@ FRAMED = {
     "scan16_dark_on_light": lambda digit, rng: Image.fromarray(255 - _scan16(digit)),
     "scan16_binary_dark_on_light": lambda digit, rng: Image.fromarray(255 - _scan16(digit, binary=True)),
     "tight_crop": lambda digit, rng: Image.fromarray(_tight_crop(digit)),
-    **{name: (lambda digit, rng, name=name: SCENES[name](centre_line(digit), rng)) for name in FRAMINGS},
+    **{name: (lambda digit, rng, name=name: SCENES[name](pen_path(digit), rng)) for name in FRAMINGS},
 }
 
 

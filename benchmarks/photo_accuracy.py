@@ -34,7 +34,7 @@ from results_file import write_section  # noqa: E402
 from train_throughput import cpu_model  # noqa: E402
 
 from alexnet_mnist import data  # noqa: E402
-from alexnet_mnist.data.photo_digits import CASES, SCENES, centre_line, photo_digits  # noqa: E402
+from alexnet_mnist.data.photo_digits import CASES, SCENES, pen_path, photo_digits  # noqa: E402
 from alexnet_mnist.inference import preparation  # noqa: E402
 from alexnet_mnist.inference.prediction import Classifier  # noqa: E402
 
@@ -156,7 +156,7 @@ def main():
     ceiling = (classifier.probabilities(digits.astype(np.float32) / 255).argmax(axis=1) == labels).mean()
     # The same digits redrawn as the set redraws them, with a ballpoint on white paper: what the
     # redrawing leaves readable, whatever the scene.
-    redrawn = [SCENES["ballpoint"](centre_line(digit), np.random.default_rng(i)) for i, digit in enumerate(digits[..., 0])]
+    redrawn = [SCENES["ballpoint"](pen_path(digit), np.random.default_rng(i)) for i, digit in enumerate(digits[..., 0])]
     redrawn = np.stack([preparation.prepare_digit(image) for image in redrawn])[..., None]
     readable = classifier.probabilities(redrawn).argmax(axis=1) == labels
     load = os.getloadavg()[0]

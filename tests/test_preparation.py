@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from alexnet_mnist import data
-from alexnet_mnist.data.photo_digits import CASES, photo_digits
+from alexnet_mnist.data.photo_digits import CASES, pen_path, photo_digits
 from alexnet_mnist.inference.clothing_preparation import prepare_clothing
 from alexnet_mnist.inference.preparation import _widen, prepare_digit
 
@@ -341,3 +341,20 @@ def test_mnist_test_digits_enlarged_ten_times_prepare_to_their_originals(tfds_da
         for d in digits
     ]
     assert np.median(similarity) > 0.9 and min(similarity) > 0.5, sorted(similarity)[:5]
+
+
+def test_the_set_redraws_strokes_as_their_centre_line_and_keeps_a_filled_loop_filled():
+    """Thinned to a line, a loop its writer filled with ink left another digit (a 9 a 7, a 6 a 1)."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 20:23] = 255  # a stroke 3 pixels wide
+    rows, cols = np.indices((28, 28))
+    digit[(rows - 9) ** 2 + (cols - 10) ** 2 <= 25] = 255  # a loop filled with ink, 11 pixels across
+    path = pen_path(digit)
+    scale = path.shape[0] // 28
+    stroke_rows = path[10 * scale : 20 * scale, 16 * scale :]
+    assert stroke_rows.any(axis=1).all() and stroke_rows.sum(axis=1).max() <= 2  # a one-pixel line
+    blob = path[5 * scale : 13 * scale, 7 * scale : 13 * scale]
+    assert blob.mean() > 0.95  # filled, not thinned
+    ring = np.where((rows - 14) ** 2 + (cols - 14) ** 2 <= 64, 255, 0).astype(np.uint8)
+    ring[(rows - 14) ** 2 + (cols - 14) ** 2 <= 36] = 0  # an open loop 2 pixels wide
+    assert pen_path(ring).sum() < 0.5 * (np.asarray(Image.fromarray(ring).resize((112, 112))) > 100).sum()
