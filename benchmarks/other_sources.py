@@ -34,7 +34,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from photo_accuracy import enlarged, framings  # noqa: E402
 
-from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES, pen_path  # noqa: E402
+from alexnet_mnist.data.pen_strokes import pen_path  # noqa: E402
+from alexnet_mnist.data.photo_digits import FRAMINGS, SCENES  # noqa: E402
 from alexnet_mnist.inference.preparation import prepare_digit  # noqa: E402
 
 BEFORE = "e19d021"  # the preparation before small scans, tight crops and tables were looked at

@@ -34,7 +34,8 @@ from results_file import write_section  # noqa: E402
 from train_throughput import cpu_model  # noqa: E402
 
 from alexnet_mnist import data  # noqa: E402
-from alexnet_mnist.data.photo_digits import CASES, SCENES, pen_path, photo_digits  # noqa: E402
+from alexnet_mnist.data.pen_strokes import pen_path  # noqa: E402
+from alexnet_mnist.data.photo_digits import CASES, SCENES, photo_digits  # noqa: E402
 from alexnet_mnist.inference import preparation  # noqa: E402
 from alexnet_mnist.inference.prediction import Classifier  # noqa: E402
 

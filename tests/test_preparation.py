@@ -6,7 +6,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from alexnet_mnist import data
-from alexnet_mnist.data.photo_digits import CASES, pen_path, photo_digits
+from alexnet_mnist.data.pen_strokes import pen_path
+from alexnet_mnist.data.photo_digits import CASES, photo_digits
 from alexnet_mnist.inference.clothing_preparation import prepare_clothing
 from alexnet_mnist.inference.preparation import _widen, prepare_digit
 
