@@ -21,9 +21,11 @@ def test_mlp_one_full_epoch_reaches_96_percent(tfds_data_dir, tmp_path):
 
 def test_alexnet_a_few_hundred_steps_reach_95_percent(tfds_data_dir, tmp_path):
     # 300 steps of 64 images; validation and test on their first 2,000 images to keep this short.
+    # The recipe's AdamW one-cycle at 1e-3 (half its 2e-3 for half its batch): 97.9-98.2 % over seeds
+    # 0-2 on an AMD EPYC. Plain Adam with no warm-up is a draw: seed 0 ended at 91.5 % there, 1 and 2 at 97.5-97.6.
     config = make_config(
         "model=alexnet", "train.epochs=1", "data.train_examples=19200", "data.eval_examples=2000", "progress=false",
-        "optimizer=adam", "optimizer.lr=1e-3", "train.batch_size=64", "augment=none", "train.label_smoothing=0",
+        "optimizer.lr=1e-3", "train.batch_size=64", "augment=none", "train.label_smoothing=0",
     )  # fmt: skip
     metrics = train_and_evaluate(config, tmp_path)
     assert metrics["test_accuracy"] >= 0.95, metrics
